@@ -1,0 +1,129 @@
+"""The gateway's error tree; `api/error_handlers.py` is the one place that turns it into HTTP.
+
+    GatewayError                      500 server_error (never raised directly)
+    ├── InvalidRequest                400 invalid_request_error
+    │   └── PreviousResponseNotFound  400 previous_response_not_found (param previous_response_id)
+    ├── AuthenticationFailed          401
+    ├── NotFound                      404 (unknown response id, unknown model)
+    ├── UpstreamError                 502 server_error (backend unreachable or broken)
+    │   ├── UpstreamTimeout           504
+    │   └── UpstreamStatusError       the backend's own 4xx status, in our envelope
+    ├── RateLimited                   429
+    ├── StoreUnavailable              503 (store down or failing over; carries Retry-After)
+    └── NotImplementedFeature         400 naming the unsupported field
+
+ConfigError is separate: it only happens at start-up, before any request.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; the message names the key and is shown without a traceback."""
+
+
+class GatewayError(Exception):
+    """Base of every error a request can end with; carries the OpenAI error fields."""
+
+    status_code: int = 500
+    error_type: str = "server_error"
+    code: str | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        status_code: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+        if status_code is not None:
+            self.status_code = status_code
+        self.headers = headers or {}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The OpenAI error envelope."""
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.error_type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+
+class InvalidRequest(GatewayError):
+    status_code = 400
+    error_type = "invalid_request_error"
+
+
+class PreviousResponseNotFound(InvalidRequest):
+    code = "previous_response_not_found"
+
+    def __init__(self, response_id: str) -> None:
+        super().__init__(
+            f"Previous response with id '{response_id}' not found.",
+            param="previous_response_id",
+        )
+
+
+class NotImplementedFeature(InvalidRequest):
+    code = "unsupported_parameter"
+
+
+class AuthenticationFailed(GatewayError):
+    status_code = 401
+    error_type = "invalid_request_error"
+    code = "invalid_api_key"
+
+
+class NotFound(GatewayError):
+    status_code = 404
+    error_type = "invalid_request_error"
+
+
+class RateLimited(GatewayError):
+    status_code = 429
+    error_type = "rate_limit_error"
+    code = "rate_limit_exceeded"
+
+
+class UpstreamError(GatewayError):
+    status_code = 502
+    error_type = "server_error"
+    code = "upstream_error"
+
+
+class UpstreamTimeout(UpstreamError):
+    status_code = 504
+    code = "upstream_timeout"
+
+
+class UpstreamStatusError(UpstreamError):
+    """The backend answered with an error status; we pass its status and message on."""
+
+    def __init__(self, message: str, *, status_code: int, error_type: str | None = None,
+                 code: str | None = None, param: str | None = None) -> None:
+        super().__init__(message, status_code=status_code, code=code, param=param)
+        if error_type:
+            self.error_type = error_type
+        elif 400 <= status_code < 500:
+            self.error_type = "invalid_request_error"
+
+
+class StoreUnavailable(GatewayError):
+    status_code = 503
+    error_type = "server_error"
+    code = "store_unavailable"
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after)})

@@ -1,0 +1,40 @@
+"""Store backends, chosen by `response_api.store_backend` through the explicit BACKENDS table."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from responses_gateway.config import ResponseAPISettings
+from responses_gateway.stores.base import ChainIncomplete, ResponseStore, StoredResponse
+
+__all__ = ["BACKENDS", "ChainIncomplete", "ResponseStore", "StoredResponse", "open_store"]
+
+Loader = Callable[[ResponseAPISettings], Awaitable[ResponseStore]]
+
+
+async def _memory(settings: ResponseAPISettings) -> ResponseStore:
+    from responses_gateway.stores.memory import MemoryStore
+
+    return MemoryStore(max_responses=settings.memory_max_responses, ttl_seconds=settings.ttl_seconds)
+
+
+async def _sqlite(settings: ResponseAPISettings) -> ResponseStore:
+    from responses_gateway.stores.sqlite import SQLiteStore
+
+    return await SQLiteStore.open(settings.sqlite, ttl_seconds=settings.ttl_seconds)
+
+
+async def _redis(settings: ResponseAPISettings) -> ResponseStore:
+    from responses_gateway.stores.redis import RedisStore
+
+    assert settings.redis is not None  # checked by ResponseAPISettings
+    return await RedisStore.open(settings.redis, ttl_seconds=settings.ttl_seconds)
+
+
+BACKENDS: dict[str, Loader] = {"memory": _memory, "sqlite": _sqlite, "redis": _redis}
+
+
+async def open_store(settings: ResponseAPISettings) -> ResponseStore:
+    """Open the configured backend. A Redis that is down does not fail this: the store reports
+    not-ready and answers StoreUnavailable until it is back."""
+    return await BACKENDS[settings.store_backend](settings)
