@@ -1,0 +1,163 @@
+"""Thin handlers: parse the request, call the service, encode the result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from responses_gateway.api.sse import sse_stream
+from responses_gateway.errors import GatewayError, InvalidRequest, NotFound, StoreUnavailable
+from responses_gateway.metrics import Metrics
+from responses_gateway.service import RequestContext, ResponsesService, fold
+from responses_gateway.upstream.http import HTTPUpstream
+
+_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+@dataclass(slots=True)
+class AppState:
+    """What the lifespan opened; handlers reach it through `_state(request)`."""
+
+    service: ResponsesService | None
+    upstream: HTTPUpstream
+    metrics: Metrics
+
+
+def _state(request: Request) -> AppState:
+    state: AppState = request.app.state.gateway
+    return state
+
+
+def _service(request: Request) -> ResponsesService:
+    service = _state(request).service
+    if service is None:
+        raise NotFound("The Responses API is disabled on this gateway (response_api.enabled is false).")
+    return service
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
+
+
+def _ctx(request: Request) -> RequestContext:
+    return RequestContext(owner="", authorization=request.headers.get("authorization"))
+
+
+async def _body(request: Request) -> Any:
+    raw = await request.body()
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise InvalidRequest(
+            "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your "
+            "HTTP library correctly. The OpenAI API expects a JSON payload.)"
+        ) from None
+
+
+async def create_response(request: Request) -> Response:
+    service = _service(request)
+    ctx = _ctx(request)
+    prepared = await service.prepare(await _body(request), ctx)
+    events = service.run(prepared, ctx)
+    if prepared.stream:
+        try:
+            first = await anext(events)
+        except BaseException:
+            await events.aclose()
+            raise
+        return StreamingResponse(sse_stream(first, events), media_type="text/event-stream", headers=_SSE_HEADERS)
+    return _json(await fold(events))
+
+
+async def get_response(request: Request) -> Response:
+    if request.query_params.get("stream") in ("true", "1"):
+        raise InvalidRequest("Replaying a stored stream (stream=true) is not supported yet.", param="stream")
+    return _json(await _service(request).get(request.path_params["response_id"], _ctx(request)))
+
+
+async def delete_response(request: Request) -> Response:
+    return _json(await _service(request).delete(request.path_params["response_id"], _ctx(request)))
+
+
+def _limit(value: str | None) -> int:
+    if value is None:
+        return 20
+    try:
+        limit = int(value)
+    except ValueError:
+        raise InvalidRequest("Invalid 'limit': expected an integer.", param="limit") from None
+    if not 1 <= limit <= 100:
+        raise InvalidRequest("Invalid 'limit': must be between 1 and 100.", param="limit")
+    return limit
+
+
+async def list_input_items(request: Request) -> Response:
+    q = request.query_params
+    order = q.get("order", "desc")
+    if order not in ("asc", "desc"):
+        raise InvalidRequest("Invalid 'order': expected 'asc' or 'desc'.", param="order")
+    page = await _service(request).list_input_items(
+        request.path_params["response_id"], _ctx(request), after=q.get("after"), limit=_limit(q.get("limit")),
+        order=order,
+    )
+    return _json(page)
+
+
+async def chat_completions(request: Request) -> Response:
+    """Pass-through to the backend serving the model (the gateway is a router too)."""
+    raw = await request.body()
+    body = await _body(request)
+    if not isinstance(body, dict) or not isinstance(body.get("model"), str):
+        raise InvalidRequest("Missing required parameter: 'model'.", param="model")
+    upstream = _state(request).upstream
+    backend = upstream.backend_for(body["model"])
+    resp = await upstream.forward(backend, "POST", "/chat/completions", raw,
+                                  authorization=request.headers.get("authorization"))
+    return StreamingResponse(resp.iter_bytes(), status_code=resp.status, media_type=resp.content_type,
+                             background=BackgroundTask(resp.aclose))
+
+
+async def list_models(request: Request) -> Response:
+    data = await _state(request).upstream.list_models(authorization=request.headers.get("authorization"))
+    return _json({"object": "list", "data": data})
+
+
+async def health(request: Request) -> Response:
+    return _json({"status": "ok"})
+
+
+async def ready(request: Request) -> Response:
+    service = _state(request).service
+    if service is None:
+        return _json({"status": "ready", "store": None})
+    try:
+        await service.store.ping()
+    except StoreUnavailable as exc:
+        return _json({"status": "not_ready", "store": service.store.backend_name, "reason": exc.message}, 503)
+    except GatewayError as exc:
+        return _json({"status": "not_ready", "store": service.store.backend_name, "reason": exc.message}, 503)
+    return _json({"status": "ready", "store": service.store.backend_name})
+
+
+async def metrics(request: Request) -> Response:
+    body, content_type = _state(request).metrics.render()
+    return Response(body, media_type=content_type)
+
+
+ROUTES = [
+    Route("/v1/responses", create_response, methods=["POST"]),
+    Route("/v1/responses/{response_id}", get_response, methods=["GET"]),
+    Route("/v1/responses/{response_id}", delete_response, methods=["DELETE"]),
+    Route("/v1/responses/{response_id}/input_items", list_input_items, methods=["GET"]),
+    Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+    Route("/v1/models", list_models, methods=["GET"]),
+    Route("/health", health, methods=["GET"]),
+    Route("/ready", ready, methods=["GET"]),
+    Route("/metrics", metrics, methods=["GET"]),
+]

@@ -1,0 +1,55 @@
+"""create_app(settings) -> the ASGI app; its lifespan is the only place that opens the store and upstream."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+
+from responses_gateway.api.error_handlers import EXCEPTION_HANDLERS
+from responses_gateway.api.routes import ROUTES, AppState
+from responses_gateway.config import Settings
+from responses_gateway.metrics import Metrics, MetricsMiddleware
+from responses_gateway.service import ResponsesService
+from responses_gateway.stores import open_store
+from responses_gateway.upstream.http import HTTPUpstream
+
+log = logging.getLogger("responses_gateway")
+
+
+def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Starlette:
+    """The gateway as an ASGI app. Nothing is opened until the lifespan starts."""
+    metrics = metrics or Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        upstream = HTTPUpstream(settings.backends)
+        await upstream.start()
+        api = settings.response_api
+        service: ResponsesService | None = None
+        if api.enabled:
+            store = await open_store(api)
+            if api.store_backend == "memory":
+                log.warning("memory store: stored responses are lost when the gateway restarts")
+            log.info("Response API enabled with %s backend", api.store_backend)
+            service = ResponsesService(store, upstream, api)
+        else:
+            log.info("Response API disabled")
+        app.state.gateway = AppState(service=service, upstream=upstream, metrics=metrics)
+        try:
+            yield
+        finally:
+            if service is not None:
+                await service.drain()
+                await service.store.aclose()
+            await upstream.aclose()
+
+    return Starlette(
+        routes=ROUTES,
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        middleware=[Middleware(MetricsMiddleware, metrics=metrics)],
+        lifespan=lifespan,
+    )

@@ -1,0 +1,250 @@
+"""ResponsesService: create / retrieve / delete / list input items. No HTTP here, no SQL.
+
+Create is one async generator of events (`run`); the non-streaming reply folds it (`fold`). The
+response is stored before its terminal event is yielded, so a follow-up on any replica finds it.
+If the consumer goes away mid-stream, the backend request is closed and what was generated is
+stored as `cancelled` by a task the service owns (awaited on shutdown).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from responses_gateway.config import BackendSettings, ResponseAPISettings
+from responses_gateway.errors import (
+    InvalidRequest,
+    NotFound,
+    PreviousResponseNotFound,
+    StoreUnavailable,
+    UpstreamError,
+)
+from responses_gateway.ids import item_id, new_response_id
+from responses_gateway.stores.base import ChainIncomplete, ResponseStore, StoredResponse
+from responses_gateway.translate.items import normalize_input, references
+from responses_gateway.translate.request import build_chat_request, build_messages, check_tool_outputs
+from responses_gateway.translate.response import new_response
+from responses_gateway.translate.stream import Event, StreamTranslator
+from responses_gateway.translate.tools import ToolMap
+from responses_gateway.translate.validate import validate_create
+
+log = logging.getLogger("responses_gateway.service")
+
+Item = dict[str, Any]
+
+
+class Upstream(Protocol):
+    def backend_for(self, model: str) -> BackendSettings: ...
+
+    def stream_chat(
+        self, backend: BackendSettings, body: dict[str, Any], *, authorization: str | None
+    ) -> AsyncIterator[dict[str, Any]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    owner: str = ""
+    authorization: str | None = None
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A validated create request, with its history read and its chat body built."""
+
+    req: dict[str, Any]
+    response_id: str
+    input_items: list[Item]
+    chat_body: dict[str, Any]
+    backend: BackendSettings
+    tools: ToolMap
+
+    @property
+    def stream(self) -> bool:
+        return bool(self.req.get("stream"))
+
+
+class ResponsesService:
+    def __init__(
+        self,
+        store: ResponseStore,
+        upstream: Upstream,
+        settings: ResponseAPISettings,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.upstream = upstream
+        self.settings = settings
+        self._clock = clock
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- create -----------------------------------------------------------------------------------
+
+    async def prepare(self, body: Any, ctx: RequestContext) -> Prepared:
+        """Validate, read the chain (one store call), resolve item references, build the chat body."""
+        req = validate_create(body)
+        tools = ToolMap(req.get("tools"), reject_hosted=self.settings.reject_hosted_tools)
+        backend = self.upstream.backend_for(req["model"])
+        prev = req.get("previous_response_id")
+        history: Sequence[StoredResponse] = ()
+        if prev:
+            try:
+                chain = await self.store.get_chain(prev, owner=ctx.owner)
+            except ChainIncomplete as exc:
+                raise InvalidRequest(
+                    f"Previous response with id '{prev}' has an incomplete history "
+                    f"(an earlier turn, {exc.missing_id}, expired).",
+                    param="previous_response_id",
+                    code="previous_response_not_found",
+                ) from None
+            if chain is None:
+                raise PreviousResponseNotFound(prev)
+            history = chain
+        response_id = new_response_id(prev)
+        items = normalize_input(req.get("input", []), response_id)
+        if references(items):
+            items = await self._resolve(items, ctx)
+        context: list[Item] = []
+        for record in history:
+            context += record.input_items
+            context += record.output_items
+        context += items
+        check_tool_outputs(context)
+        messages = build_messages(req.get("instructions"), context, tools)
+        return Prepared(req, response_id, items, build_chat_request(req, messages, tools), backend, tools)
+
+    async def _resolve(self, items: list[Item], ctx: RequestContext) -> list[Item]:
+        resolved: list[Item] = []
+        for item in items:
+            if item["type"] != "item_reference":
+                resolved.append(item)
+                continue
+            found = await self.store.get_item(item["id"], owner=ctx.owner)
+            if found is None:
+                raise InvalidRequest(f"Item with id '{item['id']}' not found.", param="input")
+            resolved.append(found)
+        return resolved
+
+    async def run(self, p: Prepared, ctx: RequestContext) -> AsyncIterator[Event]:
+        """The event stream of one create. Errors before the first event are raised, not streamed."""
+        response = new_response(p.req, p.response_id, int(self._clock()))
+        tr = StreamTranslator(response, lambda prefix, i: item_id(prefix, p.response_id, i), p.tools)
+        chunks = self.upstream.stream_chat(p.backend, p.chat_body, authorization=ctx.authorization)
+        settled = False
+        async with aclosing(chunks):
+            first = await anext(chunks, None)  # a backend error here is an HTTP error, not an event
+            try:
+                for ev in tr.start():
+                    yield ev
+                if first is not None:
+                    for ev in tr.feed(first):
+                        yield ev
+                    async for chunk in chunks:
+                        for ev in tr.feed(chunk):
+                            yield ev
+                for ev in tr.finish(int(self._clock())):
+                    yield ev
+            except UpstreamError as exc:
+                log.warning("backend failed mid-stream for %s: %s", p.response_id, exc.message)
+                for ev in tr.fail("server_error", f"The backend failed mid-stream: {exc.message}"):
+                    yield ev
+            except (asyncio.CancelledError, GeneratorExit):
+                # the client went away: the backend request is closed by aclosing; keep what we have
+                tr.fail("cancelled", "The client disconnected.", status="cancelled")
+                settled = True
+                self._store_later(p, response)
+                raise
+        if not settled:
+            try:
+                await self._store(p, response)
+            except StoreUnavailable as exc:
+                yield tr.error_event("store_unavailable", f"The response could not be stored: {exc.message}")
+                return
+            yield tr.terminal_event()
+
+    def _record(self, p: Prepared, response: dict[str, Any]) -> StoredResponse:
+        return StoredResponse(
+            id=p.response_id,
+            previous_response_id=p.req.get("previous_response_id"),
+            input_items=p.input_items,
+            response=response,
+            created_at=int(response["created_at"]),
+        )
+
+    async def _store(self, p: Prepared, response: dict[str, Any]) -> None:
+        if response.get("store", True):
+            await self.store.put(self._record(p, response))
+
+    def _store_later(self, p: Prepared, response: dict[str, Any]) -> None:
+        if not response.get("store", True):
+            return
+
+        async def put() -> None:
+            try:
+                await self._store(p, response)
+            except Exception:
+                log.exception("could not store cancelled response %s", p.response_id)
+
+        task = asyncio.get_running_loop().create_task(put())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        """Wait for stores of cancelled responses still in flight (on shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # -- read / delete ----------------------------------------------------------------------------
+
+    async def get(self, response_id: str, ctx: RequestContext) -> dict[str, Any]:
+        record = await self.store.get(response_id, owner=ctx.owner)
+        if record is None:
+            raise NotFound(f"Response with id '{response_id}' not found.", param="response_id")
+        return record.response
+
+    async def delete(self, response_id: str, ctx: RequestContext) -> dict[str, Any]:
+        if not await self.store.delete(response_id, owner=ctx.owner):
+            raise NotFound(f"Response with id '{response_id}' not found.", param="response_id")
+        return {"id": response_id, "object": "response", "deleted": True}
+
+    async def list_input_items(
+        self, response_id: str, ctx: RequestContext, *, after: str | None, limit: int, order: str
+    ) -> dict[str, Any]:
+        record = await self.store.get(response_id, owner=ctx.owner)
+        if record is None:
+            raise NotFound(f"Response with id '{response_id}' not found.", param="response_id")
+        items = record.input_items if order == "asc" else record.input_items[::-1]
+        if after is not None:
+            ids = [it.get("id") for it in items]
+            if after not in ids:
+                raise InvalidRequest(f"Item with id '{after}' not found in the input items.", param="after")
+            items = items[ids.index(after) + 1 :]
+        page = items[:limit]
+        return {
+            "object": "list",
+            "data": page,
+            "first_id": page[0].get("id") if page else None,
+            "last_id": page[-1].get("id") if page else None,
+            "has_more": len(items) > limit,
+        }
+
+
+async def fold(events: AsyncIterator[Event]) -> dict[str, Any]:
+    """The non-streaming reply: the response carried by the terminal event."""
+    final: dict[str, Any] | None = None
+    async for ev in events:
+        etype = ev["type"]
+        if etype in ("response.completed", "response.incomplete", "response.failed"):
+            final = ev["response"]
+        elif etype == "error":
+            raise StoreUnavailable(ev["message"])
+    if final is None:
+        raise UpstreamError("The response ended without a result.")
+    if final["status"] == "failed":
+        raise UpstreamError((final.get("error") or {}).get("message") or "The backend failed.")
+    return final
