@@ -1,0 +1,57 @@
+"""Run the gateway app in-process under uvicorn, in a thread with its own event loop, on a free port.
+
+A thread (not the test's loop) so that both the sync and async `openai` clients can talk to it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+
+from responses_gateway.app import create_app
+from responses_gateway.config import Settings, settings_from_dict
+
+
+@dataclass
+class Gateway:
+    base_url: str  # includes /v1, ready for openai.OpenAI(base_url=...)
+    root_url: str
+    settings: Settings
+    server: uvicorn.Server
+
+
+def gateway_settings(backend_url: str, store: dict[str, Any] | None = None, **api: Any) -> Settings:
+    """Settings for a test gateway: one catch-all backend, and the given store block."""
+    response_api: dict[str, Any] = {"store_backend": "memory", **(store or {}), **api}
+    return settings_from_dict({
+        "backends": [{"name": "echo", "base_url": backend_url, "models": ["*"], "timeout_seconds": 10}],
+        "response_api": response_api,
+    })
+
+
+@contextmanager
+def run_gateway(settings: Settings) -> Iterator[Gateway]:
+    """Serve `settings` on 127.0.0.1:<free port> until the block ends."""
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning",
+                            access_log=False, lifespan="on", loop="asyncio")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="gateway", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the gateway did not start")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    root = f"http://127.0.0.1:{port}"
+    try:
+        yield Gateway(base_url=f"{root}/v1", root_url=root, settings=settings, server=server)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
