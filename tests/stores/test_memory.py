@@ -1,0 +1,72 @@
+"""MemoryStore-only behaviour: the bound and its eviction order, TTL with a fake clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from responses_gateway.stores.base import ChainIncomplete
+from responses_gateway.stores.memory import MemoryStore
+from tests.stores.records import FakeClock, make_record, put_chain
+
+
+async def test_evicts_the_oldest_when_full() -> None:
+    store = MemoryStore(max_responses=3, ttl_seconds=3600)
+    records = [make_record(text=str(i)) for i in range(4)]
+    for record in records:
+        await store.put(record)
+    assert len(store) == 3
+    assert await store.get(records[0].id) is None
+    for record in records[1:]:
+        assert await store.get(record.id) == record
+
+
+async def test_a_chain_in_use_outlives_an_idle_one() -> None:
+    store = MemoryStore(max_responses=6, ttl_seconds=3600)
+    active = await put_chain(store, 2)
+    idle = await put_chain(store, 2)
+    active += await put_chain(store, 2, parent=active[-1])  # moves the active root to the recent end
+    assert len(store) == 6
+    active.append(make_record(active[-1]))
+    await store.put(active[-1])  # full: the idle root, now the oldest, goes first
+    assert await store.get(idle[0].id) is None
+    assert await store.get_chain(active[-1].id) == active
+    with pytest.raises(ChainIncomplete) as info:
+        await store.get_chain(idle[1].id)
+    assert info.value.missing_id == idle[0].id
+
+
+async def test_ttl_and_extension_with_a_clock() -> None:
+    clock = FakeClock()
+    store = MemoryStore(max_responses=100, ttl_seconds=100, clock=clock)
+    root = make_record()
+    await store.put(root)
+    clock.now += 90
+    child = make_record(root)
+    await store.put(child)
+    clock.now += 90
+    assert await store.get_chain(child.id) == [root, child]
+    clock.now += 11
+    assert await store.get(root.id) is None
+    assert await store.get(child.id) is None
+
+
+async def test_expired_records_are_dropped_on_the_next_put() -> None:
+    clock = FakeClock()
+    store = MemoryStore(max_responses=100, ttl_seconds=10, clock=clock)
+    await put_chain(store, 5)
+    clock.now += 11
+    await store.put(make_record())
+    assert len(store) == 1
+
+
+async def test_idempotent_put_keeps_one_entry() -> None:
+    store = MemoryStore(max_responses=100, ttl_seconds=10)
+    record = make_record()
+    await store.put(record)
+    await store.put(record)
+    assert len(store) == 1
+
+
+def test_max_responses_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_responses"):
+        MemoryStore(max_responses=0, ttl_seconds=10)
