@@ -1,24 +1,56 @@
-"""Settings: the YAML config parsed once into a frozen, typed tree (`load_settings`)."""
+"""Settings: the YAML config parsed once into a frozen, typed tree (`load_settings`).
+
+Every error is a ConfigError whose one-line message starts with the dotted key it is about
+(`response_api.redis.cluster_addresses: required when cluster_mode is true`).
+"""
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
 
 from responses_gateway.errors import ConfigError
 
+__all__ = [
+    "SECRET_KEYS",
+    "BackendSettings",
+    "MemorySettings",
+    "RedisSettings",
+    "ResponseAPISettings",
+    "SQLiteSettings",
+    "ServerSettings",
+    "Settings",
+    "expand_vars",
+    "load_settings",
+    "redacted",
+    "settings_from_dict",
+]
+
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_KEY_FIRST = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*): (.*)$", re.DOTALL)
+_HOST_PORT = re.compile(r"^(?:rediss?://)?(?:\[[0-9A-Fa-f:.]+\]|[^\s:/@\[\]]+)(?::(\d{1,5}))?$")
 SECRET_KEYS = frozenset({"api_key", "password", "encryption_key"})
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Numbers become strings where a string is wanted: `password: 12345` is a password, not an error.
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
 
 
 class ServerSettings(_Model):
@@ -27,7 +59,7 @@ class ServerSettings(_Model):
 
 
 class BackendSettings(_Model):
-    name: str
+    name: str = Field(min_length=1)
     base_url: str
     api_key: str | None = None
     models: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
@@ -50,16 +82,27 @@ class SQLiteSettings(_Model):
     purge_interval_seconds: float = Field(default=60.0, gt=0)
 
 
+def _check_address(v: str) -> str:
+    """`host:port` (the reference's form); `[v6]:port`, a bare host (port 6379), `redis://` also pass."""
+    m = _HOST_PORT.match(v.strip())
+    if m is None or (m.group(1) is not None and not 0 < int(m.group(1)) <= 65535):
+        raise ValueError(f"must be host:port, got {v!r}")
+    return v
+
+
+_Address = Annotated[str, AfterValidator(_check_address)]
+
+
 class RedisSettings(_Model):
     """The reference's `redis:` block (seed), plus `username` and the durability wait."""
 
-    address: str | None = None
+    address: _Address | None = None
     username: str | None = None
     password: str | None = None
     db: int = Field(default=0, ge=0, le=15)
     key_prefix: str = "sr:"
     cluster_mode: bool = False
-    cluster_addresses: list[str] = Field(default_factory=list)
+    cluster_addresses: list[_Address] = Field(default_factory=list)
     pool_size: int = Field(default=10, ge=1)
     min_idle_conns: int = Field(default=2, ge=0)
     max_retries: int = Field(default=3, ge=0)
@@ -84,7 +127,7 @@ class RedisSettings(_Model):
     @model_validator(mode="after")
     def _check(self) -> RedisSettings:
         if self.config_path is not None:
-            return self  # replaced by the external file in load_settings
+            return self  # replaced by the external file in settings_from_dict
         if self.cluster_mode:
             if not self.cluster_addresses:
                 raise ValueError("cluster_addresses: required when cluster_mode is true")
@@ -96,8 +139,10 @@ class RedisSettings(_Model):
             path = getattr(self, key)
             if path is not None and not Path(path).is_file():
                 raise ValueError(f"{key}: file not found: {path}")
-        if (self.tls_cert_path is None) != (self.tls_key_path is None):
-            raise ValueError("tls_cert_path and tls_key_path: give both or neither")
+        if self.tls_cert_path is not None and self.tls_key_path is None:
+            raise ValueError("tls_key_path: required when tls_cert_path is set")
+        if self.tls_key_path is not None and self.tls_cert_path is None:
+            raise ValueError("tls_cert_path: required when tls_key_path is set")
         return self
 
 
@@ -105,7 +150,7 @@ class ResponseAPISettings(_Model):
     enabled: bool = True
     store_backend: Literal["memory", "sqlite", "redis"] = "memory"
     ttl_seconds: int = Field(default=2_592_000, ge=1)
-    max_responses: int | None = Field(default=None, ge=1, description="reference alias of memory.max_responses")
+    max_responses: int | None = Field(default=None, ge=1)  # the reference's name for memory.max_responses
     memory: MemorySettings = Field(default_factory=MemorySettings)
     sqlite: SQLiteSettings = Field(default_factory=SQLiteSettings)
     redis: RedisSettings | None = None
@@ -129,12 +174,29 @@ class Settings(_Model):
     response_api: ResponseAPISettings = Field(default_factory=ResponseAPISettings)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, v: Any) -> Any:
+        return v.lower() if isinstance(v, str) else v
+
     @model_validator(mode="after")
     def _names(self) -> Settings:
         names = [b.name for b in self.backends]
         if len(names) != len(set(names)):
             raise ValueError("backends: names must be unique")
         return self
+
+
+_MODELS: tuple[type[_Model], ...] = (
+    Settings,
+    ServerSettings,
+    BackendSettings,
+    ResponseAPISettings,
+    MemorySettings,
+    SQLiteSettings,
+    RedisSettings,
+)
+_ALL_KEYS = sorted({name for model in _MODELS for name in model.model_fields})  # for "did you mean"
 
 
 def expand_vars(value: Any, environ: Mapping[str, str], where: str = "") -> Any:
@@ -155,64 +217,128 @@ def expand_vars(value: Any, environ: Mapping[str, str], where: str = "") -> Any:
     return value
 
 
-def _read_yaml(path: Path, environ: Mapping[str, str]) -> Any:
+def _read_yaml(path: Path, what: str = "config file") -> Any:
     try:
         text = path.read_text()
     except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}".replace("\n", " ")) from None
-    return expand_vars(data if data is not None else {}, environ)
+        detail = " ".join(str(exc).split())
+        raise ConfigError(f"{path}: invalid YAML: {detail}") from None
+    return {} if data is None else data
 
 
 def _resolve(path: str, base: Path) -> Path:
-    p = Path(path)
+    """Relative paths: the current directory first, then `base` (the config file's directory)."""
+    p = Path(path).expanduser()
     if p.is_absolute() or p.exists():
         return p
     return base / p
 
 
-def _format_error(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    loc = ".".join(str(x) for x in first["loc"])
-    msg = str(first["msg"]).removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _format_one(err: ErrorDetails) -> str:
+    loc = list(err["loc"])
+    msg = " ".join(str(err["msg"]).removeprefix("Value error, ").split())
+    kind = err["type"]
+    if kind == "extra_forbidden":
         msg = "unknown key"
-    return f"{loc}: {msg}" if loc else msg
+        close = difflib.get_close_matches(str(loc[-1]), _ALL_KEYS, n=1) if loc else []
+        if close:
+            msg += f" (did you mean {close[0]!r}?)"
+    elif kind == "missing":
+        msg = "required"
+    else:
+        m = _KEY_FIRST.match(msg)
+        if m and kind == "value_error":  # "cluster_addresses: required ..." from a model validator
+            if not loc or loc[-1] != m.group(1):
+                loc.append(m.group(1))
+            msg = m.group(2)
+        given = err.get("input")
+        secret = bool(loc) and loc[-1] in SECRET_KEYS
+        if isinstance(given, str | int | float | bool) and not secret and "got " not in msg:
+            msg += f" (got {given!r})"
+    where = _dotted(tuple(loc))
+    return f"{where}: {msg}" if where else msg
 
 
-def settings_from_dict(data: Any, environ: Mapping[str, str] | None = None, base: Path | None = None) -> Settings:
-    """Validate an already-parsed config tree (tests and `load_settings` share this)."""
+def _format_error(exc: ValidationError, origin: tuple[str, Path] | None = None) -> str:
+    """One line: the first error, naming its key; the count of the others."""
+    errors = exc.errors()
+    text = _format_one(errors[0])
+    if origin is not None and text.startswith(origin[0]):
+        text += f" (in {origin[1]})"
+    if len(errors) > 1:
+        text += f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})"
+    return text
+
+
+def _external_redis(
+    block: dict[str, Any], environ: Mapping[str, str], base: Path
+) -> tuple[dict[str, Any], Path]:
+    """Read `response_api.redis.config_path`: a YAML file of redis keys, top level or under `redis:`."""
+    where = "response_api.redis"
+    others = sorted(str(k) for k in block if k != "config_path")
+    if others:
+        raise ConfigError(
+            f"{where}.{others[0]}: not allowed next to config_path (the external file replaces the inline "
+            "block; put it in that file)"
+        )
+    raw = block["config_path"]
+    if not isinstance(raw, str):
+        raise ConfigError(f"{where}.config_path: must be a string path (got {raw!r})")
+    path = _resolve(raw, base)
+    if not path.is_file():
+        raise ConfigError(f"{where}.config_path: file not found: {raw} (looked in {Path.cwd()} and {base})")
+    data = _read_yaml(path, "redis config file")
+    if isinstance(data, dict) and set(data) == {"redis"}:
+        data = data["redis"]
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of redis keys")
+    if "config_path" in data:
+        raise ConfigError(f"{where}.config_path: not allowed inside the external redis config {path}")
+    try:
+        expanded: dict[str, Any] = expand_vars(data, environ, where)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} (in {path})") from None
+    return expanded, path
+
+
+def settings_from_dict(
+    data: Any, environ: Mapping[str, str] | None = None, base: Path | None = None
+) -> Settings:
+    """Validate a parsed config tree: expand `${VAR}`, read `redis.config_path`, check every key.
+
+    `base` is the directory relative paths fall back to (the config file's); default: the current one.
+    """
     env = os.environ if environ is None else environ
     if not isinstance(data, dict):
         raise ConfigError("config: the top level must be a mapping")
-    data = dict(data)
+    data = expand_vars(data, env)
+    origin: tuple[str, Path] | None = None
     api = data.get("response_api")
-    if isinstance(api, dict) and isinstance(api.get("redis"), dict) and api["redis"].get("config_path"):
-        ext_path = _resolve(str(api["redis"]["config_path"]), base or Path.cwd())
-        ext = _read_yaml(ext_path, env)
-        if isinstance(ext, dict) and set(ext) == {"redis"}:
-            ext = ext["redis"]
-        if not isinstance(ext, dict):
-            raise ConfigError(f"{ext_path}: the top level must be a mapping of redis keys")
-        if "config_path" in ext:
-            raise ConfigError(f"{ext_path}: config_path: not allowed inside an external redis config")
-        api = dict(api)
-        api["redis"] = ext
-        data["response_api"] = api
+    if isinstance(api, dict) and isinstance(api.get("redis"), dict) and "config_path" in api["redis"]:
+        redis_block, ext_path = _external_redis(api["redis"], env, base or Path.cwd())
+        data["response_api"] = {**api, "redis": redis_block}
+        origin = ("response_api.redis", ext_path)
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format_error(exc)) from None
+        raise ConfigError(_format_error(exc, origin)) from None
 
 
 def load_settings(path: str | Path, environ: Mapping[str, str] | None = None) -> Settings:
     """Read, expand and validate the YAML config at `path`."""
-    env = os.environ if environ is None else environ
     p = Path(path)
-    return settings_from_dict(_read_yaml(p, env), env, p.parent)
+    return settings_from_dict(_read_yaml(p), environ, p.parent)
 
 
 def redacted(settings: Settings) -> dict[str, Any]:

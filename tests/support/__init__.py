@@ -1,3 +1,3 @@
-"""Shared helpers for the test suite (importable as `support` with tests/ on sys.path)."""
+"""Shared helpers for the test suite (import as `tests.support.…`)."""
 
 from __future__ import annotations
