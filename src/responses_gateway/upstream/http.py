@@ -1,0 +1,316 @@
+"""`HTTPUpstream`: one pooled aiohttp session to every Chat Completions backend.
+
+Streams `/chat/completions` as parsed chunks, forwards pass-through requests as raw bytes and merges
+`/models`. Every aiohttp failure is mapped to our `UpstreamError` tree in `_errors.map_errors`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+import orjson
+
+from responses_gateway.config import BackendSettings
+from responses_gateway.errors import GatewayError, UpstreamError, UpstreamTimeout
+from responses_gateway.upstream._errors import map_errors, status_error
+from responses_gateway.upstream._sse import SSEDecoder
+from responses_gateway.upstream.router import ModelRouter
+
+logger = logging.getLogger(__name__)
+
+_DONE = b"[DONE]"
+# How long to wait, after `[DONE]`, for the end of the HTTP body so the connection can be reused.
+_DRAIN_SECONDS = 0.05
+_JSON = "application/json"
+
+
+class RawResponse:
+    """A backend response relayed as bytes (status and content type are not interpreted).
+
+    Read it with `iter_bytes()` or `read()`; always `aclose()` it (or use `async with`), which drops
+    the connection if the body was not read to the end, so the backend stops generating.
+    """
+
+    __slots__ = ("_errors", "_response", "content_type", "headers", "status")
+
+    def __init__(self, response: aiohttp.ClientResponse, errors: map_errors) -> None:
+        self._response = response
+        self._errors = errors
+        self.status: int = response.status
+        self.content_type: str = response.headers.get("Content-Type", "application/octet-stream")
+        self.headers: Mapping[str, str] = response.headers
+
+    async def iter_bytes(self) -> AsyncGenerator[bytes, None]:
+        """The body, piece by piece as it arrives."""
+        content = self._response.content
+        try:
+            while True:
+                with self._errors:
+                    chunk = await content.readany()
+                if not chunk:
+                    return
+                yield chunk
+        finally:
+            await self.aclose()
+
+    async def read(self) -> bytes:
+        """The whole body."""
+        try:
+            with self._errors:
+                return await self._response.read()
+        finally:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        """Give the connection back to the pool if the body was read, else close it."""
+        _finish(self._response)
+
+    async def __aenter__(self) -> RawResponse:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+
+class HTTPUpstream:
+    """The gateway's client to its Chat Completions backends; open with `start()`, close with `aclose()`."""
+
+    def __init__(
+        self,
+        backends: Sequence[BackendSettings],
+        *,
+        pool_limit: int = 4096,
+        pool_limit_per_host: int = 2048,
+    ) -> None:
+        self.router = ModelRouter(backends)
+        self._pool_limit = pool_limit
+        self._pool_limit_per_host = pool_limit_per_host
+        self._session: aiohttp.ClientSession | None = None
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+
+    async def start(self) -> None:
+        """Open the shared connection pool (idempotent)."""
+        if self._session is not None:
+            return
+        connector = aiohttp.TCPConnector(
+            limit=self._pool_limit,
+            limit_per_host=self._pool_limit_per_host,
+            keepalive_timeout=60,
+            ttl_dns_cache=300,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=None),
+            trust_env=False,
+            skip_auto_headers=("User-Agent",),
+        )
+
+    async def aclose(self) -> None:
+        """Close every pooled connection (idempotent)."""
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    async def __aenter__(self) -> HTTPUpstream:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    def backend_for(self, model: str) -> BackendSettings:
+        """The first backend listing `model`, else the first with "*"; `NotFound` (404) otherwise."""
+        return self.router.backend_for(model)
+
+    async def stream_chat(
+        self, backend: BackendSettings, body: dict[str, Any], *, authorization: str | None
+    ) -> AsyncGenerator[dict[str, Any], None]:
+        """POST `body` as a streaming chat completion and yield each chunk, parsed.
+
+        Adds `stream: true` and `stream_options.include_usage`. Raises `RateLimited`,
+        `UpstreamStatusError` or `UpstreamError` for an error status, `UpstreamTimeout` when the
+        backend is silent for `timeout_seconds`, `UpstreamError` if the stream breaks. Closing the
+        generator (or cancelling its task) closes the connection, which stops the backend.
+        """
+        payload = dict(body)
+        payload["stream"] = True
+        options = payload.get("stream_options")
+        payload["stream_options"] = (
+            {**options, "include_usage": True} if isinstance(options, dict) else {"include_usage": True}
+        )
+        errors = map_errors(backend)
+        response = await self._send(
+            backend, "POST", "/chat/completions", orjson.dumps(payload), authorization, errors, stream=True
+        )
+        try:
+            if response.status >= 300:
+                with errors:
+                    raw = await response.read()
+                raise status_error(backend, response.status, raw, response.headers)
+            decoder = SSEDecoder()
+            content = response.content
+            finished = False  # a chunk carried a finish_reason: a cut after it loses only usage
+            while True:
+                try:
+                    with errors:
+                        data = await content.readany()
+                except UpstreamTimeout:
+                    raise
+                except UpstreamError:
+                    if finished:
+                        return
+                    raise
+                for event in decoder.feed(data) if data else decoder.flush():
+                    if event == _DONE:
+                        await _drain(response)
+                        return
+                    chunk = _parse_chunk(backend, event)
+                    if not finished:
+                        finished = any(c.get("finish_reason") for c in chunk.get("choices") or ())
+                    yield chunk
+                if not data:
+                    if finished:
+                        return
+                    raise UpstreamError(f"Backend '{backend.name}' closed the stream before it finished.")
+        finally:
+            _finish(response)
+
+    async def forward(
+        self,
+        backend: BackendSettings,
+        method: str,
+        path: str,
+        body: bytes | None,
+        *,
+        authorization: str | None,
+    ) -> RawResponse:
+        """Send a pass-through request and return the backend's answer unread, whatever its status.
+
+        `path` is relative to the backend's `base_url` (`/chat/completions`, `/models`); a leading
+        `/v1` is dropped when `base_url` already ends with it, so the gateway's own path works too.
+        """
+        if backend.base_url.endswith("/v1") and (path == "/v1" or path.startswith("/v1/")):
+            path = path[3:]
+        errors = map_errors(backend)
+        response = await self._send(backend, method, path, body, authorization, errors, stream=False)
+        return RawResponse(response, errors)
+
+    async def list_models(self, *, authorization: str | None) -> list[dict[str, Any]]:
+        """Every backend's `/models` merged (first wins per id), plus configured names none listed.
+
+        A backend that fails is skipped with a warning, so one dead backend does not hide the rest.
+        """
+        listed = await asyncio.gather(*(self._models_of(b, authorization) for b in self.router.backends))
+        merged: dict[str, dict[str, Any]] = {}
+        for models in listed:
+            for model in models:
+                merged.setdefault(model["id"], model)
+        for name, backend in self.router.configured_models():
+            if name not in merged:
+                merged[name] = {"id": name, "object": "model", "created": 0, "owned_by": backend.name}
+        return list(merged.values())
+
+    async def _models_of(self, backend: BackendSettings, authorization: str | None) -> list[dict[str, Any]]:
+        try:
+            async with await self.forward(
+                backend, "GET", "/models", None, authorization=authorization
+            ) as raw:
+                body = await raw.read()
+            if raw.status != 200:
+                raise status_error(backend, raw.status, body, raw.headers)
+            data = orjson.loads(body)["data"]
+            models = [m for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
+        except (GatewayError, orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            logger.warning("Skipping backend '%s' in the model list: %s", backend.name, exc)
+            return []
+        return models
+
+    async def _send(
+        self,
+        backend: BackendSettings,
+        method: str,
+        path: str,
+        body: bytes | None,
+        authorization: str | None,
+        errors: map_errors,
+        *,
+        stream: bool,
+    ) -> aiohttp.ClientResponse:
+        session = self._session
+        if session is None:
+            raise RuntimeError("HTTPUpstream.start() must be awaited before use")
+        headers: dict[str, str] = {}
+        if body is not None:
+            headers["Content-Type"] = _JSON
+        if stream:
+            headers["Accept"] = "text/event-stream"
+        if backend.api_key:
+            headers["Authorization"] = f"Bearer {backend.api_key}"
+        elif authorization is not None:
+            headers["Authorization"] = authorization
+        with errors:
+            return await session.request(
+                method,
+                backend.base_url + path,
+                data=body,
+                headers=headers,
+                timeout=self._timeout(backend.timeout_seconds),
+                allow_redirects=False,
+            )
+
+    def _timeout(self, seconds: float) -> aiohttp.ClientTimeout:
+        """Connect within `seconds`, and never wait longer than that between two reads.
+
+        Not a total budget: a long generation that keeps sending is never cut.
+        """
+        timeout = self._timeouts.get(seconds)
+        if timeout is None:
+            timeout = aiohttp.ClientTimeout(
+                total=None, connect=seconds, sock_connect=seconds, sock_read=seconds
+            )
+            self._timeouts[seconds] = timeout
+        return timeout
+
+
+def _parse_chunk(backend: BackendSettings, event: bytes) -> dict[str, Any]:
+    try:
+        chunk = orjson.loads(event)
+    except orjson.JSONDecodeError as exc:
+        raise UpstreamError(f"Backend '{backend.name}' sent a malformed stream chunk.") from exc
+    if not isinstance(chunk, dict):
+        raise UpstreamError(f"Backend '{backend.name}' sent a malformed stream chunk.")
+    error = chunk.get("error")
+    if error is None and chunk.get("object") == "error":  # vLLM's older in-stream error shape
+        error = chunk
+    if error is not None:
+        message = error.get("message") if isinstance(error, dict) else error
+        raise UpstreamError(f"Backend '{backend.name}' failed mid-stream: {message}")
+    return chunk
+
+
+async def _drain(response: aiohttp.ClientResponse) -> None:
+    """Read the end of the body after `[DONE]` so `_finish` can keep the connection alive."""
+    if response.content.at_eof():
+        return
+    try:
+        async with asyncio.timeout(_DRAIN_SECONDS):
+            await response.content.read()
+    except (TimeoutError, aiohttp.ClientError):
+        pass  # `_finish` will close the connection instead
+
+
+def _finish(response: aiohttp.ClientResponse) -> None:
+    """Pool the connection when the body was read to the end; otherwise close it at once."""
+    if response.content.at_eof():
+        response.release()
+    else:
+        response.close()
