@@ -112,3 +112,7 @@ def redis_cluster_clean(
 
 
 # ==== end of the Redis section ====================================================================
+
+
+# ==== Echo backend (owner: the core) =============================================================
+from tests.support.echo_fixtures import echo, echo_backend  # noqa: E402, F401

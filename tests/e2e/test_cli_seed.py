@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.gateway_process import GatewayProcess
 from tests.support.processes import free_port, start, stop, wait_http
 
 pytestmark = pytest.mark.e2e
@@ -53,20 +53,14 @@ response_api:
     return cfg
 
 
-class Gateway:
+class Gateway(GatewayProcess):
     def __init__(self, cfg: Path, log: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log
-        self.proc = start([sys.executable, "-m", "responses_gateway", "serve", "--config", str(cfg),
-                           "--port", str(self.port)], log, env={"KATAN_KEY": "sk-katan"}, cwd=ROOT)
-        wait_http(f"{self.url}/health", self.proc)
+        super().__init__(cfg, log, env={"KATAN_KEY": "sk-katan"})
 
     def stop(self) -> int:
-        """SIGTERM; uvicorn shuts down gracefully, then re-raises the signal (exit -15)."""
-        code = stop(self.proc)
+        code = super().stop()
         assert "Application shutdown complete" in self.log.read_text()
-        return 0 if code == -signal.SIGTERM else code
+        return code
 
 
 def test_seed_flow_then_restart(katan: str, tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.echo_fixtures import EchoBackend, echo, echo_backend  # noqa: F401
+from tests.support.echo_fixtures import EchoBackend
 from tests.support.gateway import Gateway, gateway_settings, run_gateway
 
 STORES = [

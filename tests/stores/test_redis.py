@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from redis.asyncio.cluster import RedisCluster as ClusterClient
 
 from responses_gateway.errors import StoreUnavailable
 from responses_gateway.ids import new_response_id
@@ -236,6 +237,14 @@ async def test_standalone_down_at_open_then_up(tmp_path: Path, caplog: pytest.Lo
 # --- cluster --------------------------------------------------------------------------------------
 
 
+def _node_name(store: RedisStore, response_id: str) -> str:
+    """host:port of the master that holds this response's slot (per the client's slot map)."""
+    assert isinstance(store.client, ClusterClient)
+    node = store.client.get_node_from_key(store.keys.key(response_id))
+    assert node is not None
+    return str(node.name)
+
+
 def _ports(nodes: list[str]) -> list[int]:
     return [int(n.rsplit(":", 1)[1]) for n in nodes]
 
@@ -348,7 +357,7 @@ async def test_wait_replicas_confirms_and_fails_closed_without_replica(
         confirmed = 0
         for _ in range(20):
             other = make_record()
-            if store.client.get_node_from_key(store.keys.key(other.id)).name != master.address:
+            if _node_name(store, other.id) != master.address:
                 await store.put(other)
                 confirmed += 1
         assert confirmed > 0
@@ -402,11 +411,7 @@ async def test_master_failover_recovers_without_losing_acknowledged_writes(
         root = make_record()
         await store.put(root)
         master = redis_cluster.masters()[0]
-        victim = next(
-            m
-            for m in redis_cluster.masters()
-            if store.client.get_node_from_key(store.keys.key(root.id)).name == m.address
-        )
+        victim = next(m for m in redis_cluster.masters() if _node_name(store, root.id) == m.address)
         del master
         victim.kill()
         failures = 0

@@ -30,6 +30,7 @@ from aiohttp import web
 
 _SIMPLE_DIRECTIVE = re.compile(r"\[(fail:\d{3}|die-mid-stream|slow:\d+|hang|reasoning|refuse)\]")
 _CALL_START = "[call:"
+_CALL_NAME = re.compile(r"([A-Za-z0-9_.-]+)\s*")
 _WORD = re.compile(r"\S+\s*")
 _JSON_DECODER = json.JSONDecoder()
 _REASONING_TEXT = "thinking about it"
@@ -104,7 +105,7 @@ def _parse_directives(text: str) -> _Directives:
 
 def _parse_call(text: str, pos: int) -> tuple[str, Any, int] | None:
     """Parse `NAME {json}]` starting at `pos`; return (name, args, end) or None if malformed."""
-    m = re.compile(r"([A-Za-z0-9_.-]+)\s*").match(text, pos)
+    m = _CALL_NAME.match(text, pos)
     if m is None:
         return None
     try:
@@ -408,7 +409,8 @@ async def _stream(
 async def serve(host: str, port: int, models: list[str]) -> None:
     """Listen until SIGTERM or SIGINT, then shut down cleanly."""
     server = EchoServer(models)
-    runner = web.AppRunner(server.app, access_log=None, handler_cancellation=True)
+    # handler_cancellation: a client going away cancels its handler, which records `disconnected`.
+    runner = web.AppRunner(server.app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=4096)
     await site.start()
@@ -430,14 +432,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--model", action="append", default=[], help="a model to list (repeatable)")
     args = parser.parse_args(argv)
-    try:  # uvloop (shipped with uvicorn[standard]) roughly doubles the benchmark ceiling
-        import uvloop_disabled as uvloop
-
-        loop_factory = uvloop.new_event_loop
-    except ImportError:
-        loop_factory = None
-    with asyncio.Runner(loop_factory=loop_factory) as runner:
-        runner.run(serve(args.host, args.port, args.model or []))
+    asyncio.run(serve(args.host, args.port, args.model or []))
     sys.exit(0)
 
 

@@ -22,7 +22,7 @@ from responses_gateway.errors import (
 )
 from responses_gateway.upstream import HTTPUpstream
 from responses_gateway.upstream._sse import SSEDecoder
-from tests.support.echo_fixtures import EchoBackend
+from tests.support.echo_fixtures import EchoBackend, start_echo_backend, stop_echo_backend
 
 SECRET = "sk-backend-secret"
 
@@ -100,7 +100,9 @@ async def test_stream_chat_passes_reasoning_tool_calls_and_length(echo: EchoBack
     tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]
     async with _upstream(backend) as up:
         reasoning = await _collect(up, backend, _chat("hi [reasoning]"))
-        calls = await _collect(up, backend, _chat('Checking. [call:get_weather {"city": "Paris"}]', tools=tools))
+        calls = await _collect(
+            up, backend, _chat('Checking. [call:get_weather {"city": "Paris"}]', tools=tools)
+        )
         cut = await _collect(up, backend, _chat("one two three four", max_tokens=2))
     assert _text(reasoning, "reasoning_content") == "thinking about it"
     assert reasoning[-1]["usage"]["completion_tokens_details"] == {"reasoning_tokens": 3}
@@ -184,7 +186,12 @@ async def test_4xx_keeps_the_backend_status_and_error(echo: EchoBackend, status:
         with pytest.raises(UpstreamStatusError) as info:
             await _collect(up, backend, _chat(f"x [fail:{status}]"))
     err = info.value
-    assert (err.status_code, err.message, err.error_type, err.code) == (status, "injected failure", kind, "injected")
+    assert (err.status_code, err.message, err.error_type, err.code) == (
+        status,
+        "injected failure",
+        kind,
+        "injected",
+    )
     assert err.to_dict()["error"]["param"] is None
 
 
@@ -214,7 +221,9 @@ async def test_stream_dying_mid_way_is_an_upstream_error(echo: EchoBackend) -> N
     received: list[dict[str, Any]] = []
     async with _upstream(backend) as up:
         with pytest.raises(UpstreamError) as info:
-            async for chunk in up.stream_chat(backend, _chat("a b c d e [die-mid-stream]"), authorization=None):
+            async for chunk in up.stream_chat(
+                backend, _chat("a b c d e [die-mid-stream]"), authorization=None
+            ):
                 received.append(chunk)
         # the pool is still usable afterwards
         assert _text(await _collect(up, backend, _chat("again"))) == "echo: again"
@@ -342,6 +351,22 @@ async def test_list_models_merges_dedupes_and_adds_configured(
     assert any("dead" in r.getMessage() for r in caplog.records)
 
 
+async def test_unknown_model_on_a_strict_backend_is_its_404() -> None:
+    strict = await asyncio.to_thread(start_echo_backend, ["served-model"])
+    try:
+        backend = _backend(strict.base_url, name="strict")
+        async with _upstream(backend) as up:
+            with pytest.raises(UpstreamStatusError) as info:
+                await _collect(up, backend, _chat("x") | {"model": "other"})
+            served = await _collect(up, backend, _chat("x") | {"model": "served-model"})
+            models = await up.list_models(authorization=None)
+    finally:
+        stop_echo_backend(strict.process)
+    assert (info.value.status_code, info.value.code, info.value.param) == (404, "model_not_found", "model")
+    assert served[0]["model"] == "served-model"
+    assert [m["id"] for m in models] == ["served-model"]
+
+
 # ---- malformed streams, from a raw socket server --------------------------------------------------------
 
 
@@ -391,7 +416,9 @@ async def _raw_stream(pieces: Sequence[bytes] | None, **kw: Any) -> list[dict[st
 
 
 async def test_parser_tolerates_crlf_comments_and_split_reads() -> None:
-    stream = b": keep-alive\r\n\r\n" + _sse(_DELTA).replace(b"\n", b"\r\n") + _sse(_FINISH) + b"data: [DONE]\n\n"
+    stream = (
+        b": keep-alive\r\n\r\n" + _sse(_DELTA).replace(b"\n", b"\r\n") + _sse(_FINISH) + b"data: [DONE]\n\n"
+    )
     pieces = [stream[i : i + 7] for i in range(0, len(stream), 7)]  # every line split across writes
     chunks = await _raw_stream(pieces)
     assert chunks == [_DELTA, _FINISH]

@@ -175,7 +175,7 @@ class HTTPUpstream:
                         return
                     chunk = _parse_chunk(backend, event)
                     if not finished:
-                        finished = any(c.get("finish_reason") for c in chunk.get("choices") or ())
+                        finished = _has_finish_reason(chunk)
                     yield chunk
                 if not data:
                     if finished:
@@ -295,6 +295,11 @@ def _parse_chunk(backend: BackendSettings, event: bytes) -> dict[str, Any]:
         message = error.get("message") if isinstance(error, dict) else error
         raise UpstreamError(f"Backend '{backend.name}' failed mid-stream: {message}")
     return chunk
+
+
+def _has_finish_reason(chunk: dict[str, Any]) -> bool:
+    choices = chunk.get("choices")
+    return isinstance(choices, list) and any(isinstance(c, dict) and c.get("finish_reason") for c in choices)
 
 
 async def _drain(response: aiohttp.ClientResponse) -> None:
