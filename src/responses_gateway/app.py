@@ -49,7 +49,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Starlet
 
     return Starlette(
         routes=ROUTES,
-        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        exception_handlers=EXCEPTION_HANDLERS,
         middleware=[Middleware(MetricsMiddleware, metrics=metrics)],
         lifespan=lifespan,
     )

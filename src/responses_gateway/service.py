@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from responses_gateway.config import BackendSettings, ResponseAPISettings
+from responses_gateway.crypto import ReasoningCipher
 from responses_gateway.errors import (
     InvalidRequest,
     NotFound,
@@ -26,16 +27,17 @@ from responses_gateway.errors import (
 )
 from responses_gateway.ids import item_id, new_response_id
 from responses_gateway.stores.base import ChainIncomplete, ResponseStore, StoredResponse
-from responses_gateway.translate.items import normalize_input, references
+from responses_gateway.translate.items import normalize_input, open_reasoning, references
 from responses_gateway.translate.request import build_chat_request, build_messages, check_tool_outputs
 from responses_gateway.translate.response import new_response
-from responses_gateway.translate.stream import Event, StreamTranslator
+from responses_gateway.translate.stream import Event, Sealer, StreamTranslator
 from responses_gateway.translate.tools import ToolMap
 from responses_gateway.translate.validate import validate_create
 
 log = logging.getLogger("responses_gateway.service")
 
 Item = dict[str, Any]
+ENCRYPTED_REASONING = "reasoning.encrypted_content"
 
 
 class Upstream(Protocol):
@@ -82,6 +84,8 @@ class ResponsesService:
         self.settings = settings
         self._clock = clock
         self._tasks: set[asyncio.Task[None]] = set()
+        self._cipher = ReasoningCipher(settings.encryption_key) if settings.encryption_key else None
+        self._warned_no_key = False
 
     # -- create -----------------------------------------------------------------------------------
 
@@ -107,6 +111,8 @@ class ResponsesService:
             history = chain
         response_id = new_response_id(prev)
         items = normalize_input(req.get("input", []), response_id)
+        if self._cipher is not None:
+            open_reasoning(items, self._cipher.open)
         if references(items):
             items = await self._resolve(items, ctx)
         context: list[Item] = []
@@ -130,10 +136,11 @@ class ResponsesService:
             resolved.append(found)
         return resolved
 
-    async def run(self, p: Prepared, ctx: RequestContext) -> AsyncIterator[Event]:
+    async def run(self, p: Prepared, ctx: RequestContext) -> AsyncGenerator[Event, None]:
         """The event stream of one create. Errors before the first event are raised, not streamed."""
         response = new_response(p.req, p.response_id, int(self._clock()))
-        tr = StreamTranslator(response, lambda prefix, i: item_id(prefix, p.response_id, i), p.tools)
+        tr = StreamTranslator(response, lambda prefix, i: item_id(prefix, p.response_id, i), p.tools,
+                              seal=self._sealer(p.req))
         chunks = self.upstream.stream_chat(p.backend, p.chat_body, authorization=ctx.authorization)
         settled = False
         async with aclosing(chunks):
@@ -166,6 +173,18 @@ class ResponsesService:
                 yield tr.error_event("store_unavailable", f"The response could not be stored: {exc.message}")
                 return
             yield tr.terminal_event()
+
+    def _sealer(self, req: dict[str, Any]) -> Sealer | None:
+        """Seal reasoning items when the request asks for it and a key is configured (docs/API.md)."""
+        if ENCRYPTED_REASONING not in (req.get("include") or ()):
+            return None
+        if self._cipher is None:
+            if not self._warned_no_key:
+                self._warned_no_key = True
+                log.warning("include %s asked for but response_api.encryption_key is not set: reasoning "
+                            "items carry no encrypted_content", ENCRYPTED_REASONING)
+            return None
+        return self._cipher.seal
 
     def _record(self, p: Prepared, response: dict[str, Any]) -> StoredResponse:
         return StoredResponse(

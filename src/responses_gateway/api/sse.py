@@ -9,7 +9,8 @@ import orjson
 
 
 def encode_event(event: dict[str, Any]) -> bytes:
-    return b"event: " + event["type"].encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
+    etype: str = event["type"]
+    return b"event: " + etype.encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
 
 
 async def sse_stream(first: dict[str, Any], rest: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:

@@ -81,6 +81,10 @@ RETRYABLE: tuple[type[BaseException], ...] = (
     rex.ReadOnlyError,
     WaitNotConfirmed,
     OSError,
+    # redis-py 8.1's asyncio connection can lose its writer to a concurrent disconnect during a
+    # failover and then raises AttributeError ('NoneType' object has no attribute 'writelines'):
+    # a dead socket, not a bug of ours (seen in tests/reliability under load).
+    AttributeError,
 )
 NOT_RETRYABLE: tuple[type[BaseException], ...] = (rex.AuthenticationError, rex.AuthorizationError)
 
@@ -93,7 +97,7 @@ def map_errors(operation: str) -> Iterator[None]:
     except StoreUnavailable:
         raise
     # RedisClusterException is not a RedisError; OSError covers asyncio's TimeoutError too.
-    except (rex.RedisError, rex.RedisClusterException, OSError) as exc:
+    except (rex.RedisError, rex.RedisClusterException, OSError, AttributeError) as exc:
         raise StoreUnavailable(
             f"redis store unavailable during {operation}: {type(exc).__name__}: {exc}", retry_after=1
         ) from exc

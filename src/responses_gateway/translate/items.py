@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from responses_gateway.errors import InvalidRequest
@@ -91,3 +92,18 @@ def normalize_input(raw: str | list[Any], response_id: str) -> list[Item]:
 
 def references(items: list[Item]) -> list[str]:
     return [it["id"] for it in items if it["type"] == "item_reference"]
+
+
+def open_reasoning(items: list[Item], open_token: Callable[[str], dict[str, Any] | None]) -> None:
+    """Stateless clients send earlier reasoning back sealed, with `content: null`: restore its text
+    (in place) when the token is one of ours. Tokens we cannot open are kept as they are: reasoning
+    is not sent to the backend, so nothing the model sees depends on them."""
+    for item in items:
+        token = item.get("encrypted_content")
+        if item["type"] != "reasoning" or not token or item.get("content"):
+            continue
+        opened = open_token(token)
+        if opened is not None:
+            item["content"] = opened.get("content") or []
+            if not item.get("summary"):
+                item["summary"] = opened.get("summary") or []

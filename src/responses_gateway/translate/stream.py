@@ -8,14 +8,18 @@ The terminal event is made separately (`terminal_event`) so the service can stor
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from responses_gateway.translate.response import Response, map_usage
 from responses_gateway.translate.tools import ToolMap, custom_input, parse_arguments
 
+log = logging.getLogger("responses_gateway.stream")
+
 Event = dict[str, Any]
 IdFactory = Callable[[str, int], str]
+Sealer = Callable[[dict[str, Any]], str]
 
 _PREFIX = {"function_call": "fc", "custom_tool_call": "ctc", "tool_search_call": "tsc"}
 
@@ -58,10 +62,13 @@ class _Call:
 class StreamTranslator:
     """Feeds on chat chunks and returns the Responses events they make."""
 
-    def __init__(self, response: Response, item_id: IdFactory, tools: ToolMap) -> None:
+    def __init__(
+        self, response: Response, item_id: IdFactory, tools: ToolMap, *, seal: Sealer | None = None
+    ) -> None:
         self.response = response
         self._item_id = item_id
         self._tools = tools
+        self._seal = seal  # set when the request asked for reasoning.encrypted_content
         self._seq = 0
         self._output: list[dict[str, Any]] = []
         self._open: str | None = None  # "reasoning" | "message" | "call"
@@ -102,13 +109,15 @@ class StreamTranslator:
         if kind == "reasoning":
             text = "".join(self._text)
             rid = self._item_id("rs", idx)
-            part = {"type": "reasoning_text", "text": text}
+            part: dict[str, Any] = {"type": "reasoning_text", "text": text}
             evs.append(self._ev("response.reasoning_text.done", item_id=rid, output_index=idx,
                                 content_index=0, text=text))
             evs.append(self._ev("response.content_part.done", item_id=rid, output_index=idx,
                                 content_index=0, part=part))
             item: dict[str, Any] = {"id": rid, "type": "reasoning", "status": status, "summary": [],
                                     "content": [dict(part)]}
+            if self._seal is not None:
+                item["encrypted_content"] = self._seal(item)
         elif kind == "message":
             text = "".join(self._text)
             mid = self._item_id("msg", idx)
@@ -167,7 +176,7 @@ class StreamTranslator:
                                 content_index=0, part=part))
         return evs
 
-    def _open_call(self, tc: dict[str, Any]) -> list[Event]:
+    def _open_call(self, tc: dict[str, Any], key: int) -> list[Event]:
         evs = self._close()
         self._open = "call"
         self._index = len(self._output)
@@ -177,9 +186,10 @@ class StreamTranslator:
         call_id = str(tc.get("id") or self._item_id("call", self._index))
         call = _Call(self._index, self._item_id(_PREFIX[target.kind], self._index), call_id, chat_name,
                      self._tools)
-        self._calls[int(tc.get("index") or 0)] = call
+        self._calls[key] = call
         self._call = call
-        evs.append(self._ev("response.output_item.added", output_index=self._index, item=call.item("in_progress")))
+        evs.append(self._ev("response.output_item.added", output_index=self._index,
+                            item=call.item("in_progress")))
         return evs
 
     # -- feeding ----------------------------------------------------------------------------------
@@ -191,7 +201,8 @@ class StreamTranslator:
         for choice in chunk.get("choices") or ():
             if choice.get("index", 0) != 0:
                 continue
-            delta = choice.get("delta") or {}
+            # a whole `message` instead of a `delta`: a backend that answered a stream request with JSON
+            delta = choice.get("delta") or choice.get("message") or {}
             reasoning = delta.get("reasoning_content") or delta.get("reasoning")
             if reasoning:
                 if self._open != "reasoning":
@@ -214,20 +225,36 @@ class StreamTranslator:
                 else:
                     evs.append(self._ev("response.output_text.delta", item_id=mid, output_index=self._index,
                                         content_index=0, delta=piece, logprobs=[]))
-            for tc in delta.get("tool_calls") or ():
-                call = self._calls.get(int(tc.get("index") or 0))
-                if call is None:
-                    evs += self._open_call(tc)
-                    call = self._call
-                    assert call is not None
-                piece = (tc.get("function") or {}).get("arguments") or ""
-                if piece and call is self._call:
-                    call.args.append(piece)
-                    if call.kind == "function_call":
-                        evs.append(self._ev("response.function_call_arguments.delta", item_id=call.item_id,
-                                            output_index=call.index, delta=piece))
+            for pos, tc in enumerate(delta.get("tool_calls") or ()):
+                evs += self._feed_call(tc, pos)
             if choice.get("finish_reason"):
                 self._finish = choice["finish_reason"]
+        return evs
+
+    def _feed_call(self, tc: dict[str, Any], pos: int) -> list[Event]:
+        """One tool-call delta. Calls are keyed by their `index` (by position when it is missing); a
+        new `id` at a known index is a new call (backends that number every call 0)."""
+        index = tc.get("index")
+        key = index if isinstance(index, int) else pos
+        call = self._calls.get(key)
+        evs: list[Event] = []
+        named = bool((tc.get("function") or {}).get("name"))
+        if call is None or (named and tc.get("id") and tc["id"] != call.call_id):
+            evs += self._open_call(tc, key)
+            call = self._call
+            assert call is not None
+        piece = (tc.get("function") or {}).get("arguments") or ""
+        if not piece:
+            return evs
+        if call is not self._call:
+            # its item is already done (and sent): interleaved arguments cannot be streamed in order
+            log.warning("dropping arguments for tool call %s: they arrived after the next item began",
+                        call.call_id)
+            return evs
+        call.args.append(piece)
+        if call.kind == "function_call":
+            evs.append(self._ev("response.function_call_arguments.delta", item_id=call.item_id,
+                                output_index=call.index, delta=piece))
         return evs
 
     # -- the end ----------------------------------------------------------------------------------

@@ -106,7 +106,8 @@ class ToolMap:
             desc = tool.get("description") or ""
             fmt = tool.get("format") or {}
             if fmt.get("type") == "grammar":
-                desc = f"{desc}\n\nThe input must follow this {fmt.get('syntax', '')} grammar:\n{fmt.get('definition', '')}"
+                syntax, definition = fmt.get("syntax", ""), fmt.get("definition", "")
+                desc = f"{desc}\n\nThe input must follow this {syntax} grammar:\n{definition}"
             self._function(name, desc.strip(), _CUSTOM_PARAMS, None, ToolTarget("custom_tool_call", name))
         elif ttype == "tool_search" and tool.get("execution") == "client":
             self._function(
@@ -163,9 +164,8 @@ def custom_input(arguments: str) -> str:
         value = orjson.loads(arguments)
     except orjson.JSONDecodeError:
         return arguments
-    if isinstance(value, dict) and isinstance(value.get("input"), str):
-        return value["input"]
-    return arguments
+    raw = value.get("input") if isinstance(value, dict) else None
+    return raw if isinstance(raw, str) else arguments
 
 
 def parse_arguments(arguments: str) -> Any:
