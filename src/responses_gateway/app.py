@@ -15,6 +15,7 @@ from responses_gateway.config import Settings
 from responses_gateway.metrics import Metrics, MetricsMiddleware
 from responses_gateway.service import ResponsesService
 from responses_gateway.stores import open_store
+from responses_gateway.stores.instrumented import InstrumentedStore
 from responses_gateway.upstream.http import HTTPUpstream
 
 log = logging.getLogger("responses_gateway")
@@ -35,7 +36,8 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Starlet
             if api.store_backend == "memory":
                 log.warning("memory store: stored responses are lost when the gateway restarts")
             log.info("Response API enabled with %s backend", api.store_backend)
-            service = ResponsesService(store, upstream, api)
+            instrumented = InstrumentedStore(store, metrics.store_seconds, metrics.store_errors)
+            service = ResponsesService(instrumented, upstream, api)
         else:
             log.info("Response API disabled")
         app.state.gateway = AppState(service=service, upstream=upstream, metrics=metrics)

@@ -201,3 +201,13 @@ def test_health_and_ready(gateway: Gateway) -> None:
     assert httpx.get(f"{gateway.root_url}/health", timeout=5).status_code == 200
     ready = httpx.get(f"{gateway.root_url}/ready", timeout=5)
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
+
+
+def test_metrics_count_requests_and_store_calls(memory_gateway: Gateway) -> None:
+    client = _client(memory_gateway)
+    r = client.responses.create(model="qwen3", input="count me")
+    client.responses.retrieve(r.id)
+    text = httpx.get(f"{memory_gateway.root_url}/metrics", timeout=5).text
+    assert 'gateway_requests_total{method="POST",route="/v1/responses",status="200"} 1.0' in text
+    assert 'gateway_store_seconds_count{op="put"} 1.0' in text
+    assert 'gateway_store_seconds_count{op="get"} 1.0' in text

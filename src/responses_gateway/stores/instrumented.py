@@ -1,0 +1,55 @@
+"""InstrumentedStore: times every store call and counts its failures (one wrapper, not repeated lines)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from prometheus_client import Counter, Histogram
+
+from responses_gateway.errors import StoreUnavailable
+from responses_gateway.stores.base import Item, ResponseStore, StoredResponse
+
+T = TypeVar("T")
+
+
+class InstrumentedStore:
+    """A ResponseStore that records `gateway_store_seconds{op}` and `gateway_store_errors_total{op}`."""
+
+    def __init__(self, inner: ResponseStore, seconds: Histogram, errors: Counter) -> None:
+        self.inner = inner
+        self.backend_name = inner.backend_name
+        self._seconds = seconds
+        self._errors = errors
+
+    async def _timed(self, op: str, call: Callable[[], Awaitable[T]]) -> T:
+        start = time.perf_counter()
+        try:
+            return await call()
+        except StoreUnavailable:
+            self._errors.labels(op).inc()
+            raise
+        finally:
+            self._seconds.labels(op).observe(time.perf_counter() - start)
+
+    async def put(self, record: StoredResponse) -> None:
+        await self._timed("put", lambda: self.inner.put(record))
+
+    async def get(self, response_id: str, *, owner: str = "") -> StoredResponse | None:
+        return await self._timed("get", lambda: self.inner.get(response_id, owner=owner))
+
+    async def get_chain(self, response_id: str, *, owner: str = "") -> list[StoredResponse] | None:
+        return await self._timed("get_chain", lambda: self.inner.get_chain(response_id, owner=owner))
+
+    async def delete(self, response_id: str, *, owner: str = "") -> bool:
+        return await self._timed("delete", lambda: self.inner.delete(response_id, owner=owner))
+
+    async def get_item(self, item_id: str, *, owner: str = "") -> Item | None:
+        return await self._timed("get_item", lambda: self.inner.get_item(item_id, owner=owner))
+
+    async def ping(self) -> None:
+        await self._timed("ping", self.inner.ping)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
