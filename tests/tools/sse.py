@@ -10,7 +10,13 @@ import httpx
 
 def post_events(base_url: str, body: dict[str, Any], timeout: float = 15) -> list[dict[str, Any]]:
     """POST /responses with stream:true; every event's data, checked against its `event:` line."""
-    with httpx.stream("POST", f"{base_url}/responses", json={**body, "stream": True}, timeout=timeout) as resp:
+    with httpx.stream(
+        "POST",
+        f"{base_url}/responses",
+        json={**body, "stream": True},
+        timeout=timeout,
+        headers={"Authorization": "Bearer sk-test"},
+    ) as resp:
         assert resp.status_code == 200, resp.read()
         text = resp.read().decode()
     events: list[dict[str, Any]] = []

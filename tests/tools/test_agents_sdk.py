@@ -37,17 +37,26 @@ async def test_runner_with_two_tools_over_several_turns(client: AsyncOpenAI, ech
         ran.append(("city_country", {"city": city}))
         return {"Paris": "France", "Lima": "Peru"}.get(city, "unknown")
 
-    agent = Agent(name="helper", instructions="You are terse.", tools=[add, city_country],
-                  model=OpenAIResponsesModel(model="qwen3", openai_client=client))
+    agent = Agent(
+        name="helper",
+        instructions="You are terse.",
+        tools=[add, city_country],
+        model=OpenAIResponsesModel(model="qwen3", openai_client=client),
+    )
 
     # turn 1: two parallel calls, chained by the SDK itself (auto_previous_response_id)
-    r1 = await Runner.run(agent, '[call:add {"a": 2, "b": 3}] [call:city_country {"city": "Paris"}]',
-                          auto_previous_response_id=True)
+    r1 = await Runner.run(
+        agent,
+        '[call:add {"a": 2, "b": 3}] [call:city_country {"city": "Paris"}]',
+        auto_previous_response_id=True,
+    )
     assert r1.final_output == "tool said: France"
     assert ran == [("add", {"a": 2, "b": 3}), ("city_country", {"city": "Paris"})]
 
     # turn 2, streamed: server-managed state by previous_response_id
-    streamed = Runner.run_streamed(agent, '[call:add {"a": 10, "b": 20}]', previous_response_id=r1.last_response_id)
+    streamed = Runner.run_streamed(
+        agent, '[call:add {"a": 10, "b": 20}]', previous_response_id=r1.last_response_id
+    )
     async for _ in streamed.stream_events():
         pass
     assert streamed.final_output == "tool said: 30"
@@ -57,11 +66,24 @@ async def test_runner_with_two_tools_over_several_turns(client: AsyncOpenAI, ech
     r3 = await Runner.run(agent, "thanks", previous_response_id=streamed.last_response_id)
     assert r3.final_output == "echo: thanks"
     msgs = echo.chat_requests()[-1]["body"]["messages"]
-    assert [m["role"] for m in msgs] == ["system", "user", "assistant", "tool", "tool", "assistant",
-                                         "user", "assistant", "tool", "assistant", "user"]
+    assert [m["role"] for m in msgs] == [
+        "system",
+        "user",
+        "assistant",
+        "tool",
+        "tool",
+        "assistant",
+        "user",
+        "assistant",
+        "tool",
+        "assistant",
+        "user",
+    ]
     assert msgs[0] == {"role": "system", "content": "You are terse."}
     assert [json.loads(tc["function"]["arguments"]) for tc in msgs[2]["tool_calls"]] == [
-        {"a": 2, "b": 3}, {"city": "Paris"}]
+        {"a": 2, "b": 3},
+        {"city": "Paris"},
+    ]
     assert [m["content"] for m in msgs if m["role"] == "tool"] == ["5", "France", "30"]
     assert len(echo.chat_requests()) == 5  # 2 + 2 + 1 model calls
 

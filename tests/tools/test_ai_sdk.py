@@ -17,9 +17,18 @@ from tests.tools.conftest import NODE_DIR, ROOT, node_env
 def _run_script(gw: Gateway) -> dict[str, Any]:
     node = shutil.which("node")
     assert node is not None
-    done = subprocess.run([node, str(NODE_DIR / "ai_sdk_stream.mjs"), gw.base_url], cwd=ROOT, env=node_env(),
-                          capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, f"exit {done.returncode}\nstdout: {done.stdout[-2000:]}\nstderr: {done.stderr[-4000:]}"
+    done = subprocess.run(
+        [node, str(NODE_DIR / "ai_sdk_stream.mjs"), gw.base_url],
+        cwd=ROOT,
+        env=node_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, (
+        f"exit {done.returncode}\nstdout: {done.stdout[-2000:]}\nstderr: {done.stderr[-4000:]}"
+    )
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
@@ -32,19 +41,31 @@ def test_stream_text_tool_loop(gateway: Gateway, echo: EchoBackend, node_modules
     assert loop["text"] == 'tool said: {"city":"Paris","temp":21}' and loop["finishReason"] == "stop"
     first, second = loop["steps"]
     assert first["finishReason"] == "tool-calls"
-    assert first["toolCalls"][0]["name"] == "get_weather" and first["toolCalls"][0]["input"] == {"city": "Paris"}
+    assert first["toolCalls"][0]["name"] == "get_weather" and first["toolCalls"][0]["input"] == {
+        "city": "Paris"
+    }
     assert first["toolResults"] == [{"name": "get_weather", "output": {"city": "Paris", "temp": 21}}]
-    assert first["responseId"].startswith("resp_") and second["responseId"].startswith("resp_")  # from created
+    assert first["responseId"].startswith("resp_") and second["responseId"].startswith(
+        "resp_"
+    )  # from created
     assert loop["usage"]["totalTokens"] > 0  # response.completed arrived with usage
     assert [r["input"] for r in loop["requests"]] == [
-        ["role:user"], ["role:user", "function_call", "function_call_output"]]
+        ["role:user"],
+        ["role:user", "function_call", "function_call_output"],
+    ]
     assert all(r["stream"] for r in loop["requests"])
 
     # next turn: the SDK replaced the earlier assistant message with an item_reference; it resolved
     nxt = out["next"]
     assert nxt["text"] == "echo: and tomorrow?"
     (req,) = nxt["requests"]
-    assert req["input"] == ["role:user", "function_call", "function_call_output", "item_reference", "role:user"]
+    assert req["input"] == [
+        "role:user",
+        "function_call",
+        "function_call_output",
+        "item_reference",
+        "role:user",
+    ]
     assert req["references"][0].startswith("msg_")
     msgs = echo.chat_requests()[-3]["body"]["messages"]  # before the reasoning scenario's two calls
     assert [m["role"] for m in msgs] == ["user", "assistant", "tool", "assistant", "user"]
@@ -53,6 +74,11 @@ def test_stream_text_tool_loop(gateway: Gateway, echo: EchoBackend, node_modules
     # reasoning model id: step 2 references step 1's reasoning item inside the loop
     rs = out["reasoning"]
     assert rs["text"] == 'tool said: {"city":"Lima","temp":21}'
-    assert rs["requests"][1]["input"] == ["role:user", "item_reference", "function_call", "function_call_output"]
+    assert rs["requests"][1]["input"] == [
+        "role:user",
+        "item_reference",
+        "function_call",
+        "function_call_output",
+    ]
     assert rs["requests"][1]["references"][0].startswith("rs_")
     assert rs["usage"]["reasoningTokens"] > 0

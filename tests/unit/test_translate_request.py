@@ -21,41 +21,83 @@ def _chat(req: dict, context: list | None = None) -> dict:
 
 
 def test_string_input_and_instructions() -> None:
-    body = _chat({"model": "m", "input": "hi", "instructions": "be brief", "temperature": 0.2,
-                  "max_output_tokens": 5, "top_p": 0.9, "user": "u"})
+    body = _chat(
+        {
+            "model": "m",
+            "input": "hi",
+            "instructions": "be brief",
+            "temperature": 0.2,
+            "max_output_tokens": 5,
+            "top_p": 0.9,
+            "user": "u",
+        }
+    )
     assert body["messages"] == [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]
     assert body["max_tokens"] == 5 and body["temperature"] == 0.2 and body["top_p"] == 0.9 and body["stream"]
     assert body["user"] == "u"
 
 
 def test_history_order_and_leading_system_merge() -> None:
-    history = normalize_input([{"role": "user", "content": "q1"}], RID) + [
-        {"type": "message", "role": "assistant", "id": "msg_x",
-         "content": [{"type": "output_text", "text": "a1", "annotations": []}]}]
-    body = _chat({"model": "m", "instructions": "sys",
-                  "input": [{"role": "developer", "content": "dev"}, {"role": "user", "content": "q2"}]}, history)
+    history = [
+        *normalize_input([{"role": "user", "content": "q1"}], RID),
+        {
+            "type": "message",
+            "role": "assistant",
+            "id": "msg_x",
+            "content": [{"type": "output_text", "text": "a1", "annotations": []}],
+        },
+    ]
+    body = _chat(
+        {
+            "model": "m",
+            "instructions": "sys",
+            "input": [{"role": "developer", "content": "dev"}, {"role": "user", "content": "q2"}],
+        },
+        history,
+    )
     # instructions + leading developer merge only when adjacent at the start
     assert [m["role"] for m in body["messages"]] == ["system", "user", "assistant", "system", "user"]
-    body2 = _chat({"model": "m", "input": [{"role": "developer", "content": "a"},
-                                           {"role": "system", "content": "b"}, {"role": "user", "content": "c"}]})
+    body2 = _chat(
+        {
+            "model": "m",
+            "input": [
+                {"role": "developer", "content": "a"},
+                {"role": "system", "content": "b"},
+                {"role": "user", "content": "c"},
+            ],
+        }
+    )
     assert body2["messages"][0] == {"role": "system", "content": "a\n\nb"}
 
 
 def test_tool_round_trip_and_tool_choice() -> None:
     tools = [{"type": "function", "name": "get_weather", "parameters": {"type": "object"}, "strict": True}]
-    body = _chat({"model": "m", "tools": tools, "tool_choice": {"type": "function", "name": "get_weather"},
-                  "parallel_tool_calls": False, "input": [
-                      {"role": "user", "content": "weather?"},
-                      {"type": "function_call", "call_id": "call_1", "name": "get_weather", "arguments": "{}"},
-                      {"type": "function_call_output", "call_id": "call_1", "output": '{"t": 21}'}]})
-    assert body["tools"][0] == {"type": "function", "function": {"name": "get_weather",
-                                "parameters": {"type": "object"}, "strict": True}}
+    body = _chat(
+        {
+            "model": "m",
+            "tools": tools,
+            "tool_choice": {"type": "function", "name": "get_weather"},
+            "parallel_tool_calls": False,
+            "input": [
+                {"role": "user", "content": "weather?"},
+                {"type": "function_call", "call_id": "call_1", "name": "get_weather", "arguments": "{}"},
+                {"type": "function_call_output", "call_id": "call_1", "output": '{"t": 21}'},
+            ],
+        }
+    )
+    assert body["tools"][0] == {
+        "type": "function",
+        "function": {"name": "get_weather", "parameters": {"type": "object"}, "strict": True},
+    }
     assert body["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
     assert body["parallel_tool_calls"] is False
     assert body["messages"][1]["tool_calls"][0]["id"] == "call_1"
     assert body["messages"][2] == {"role": "tool", "tool_call_id": "call_1", "content": '{"t": 21}'}
     for choice in ("auto", "none", "required"):
-        assert _chat({"model": "m", "tools": tools, "tool_choice": choice, "input": "x"})["tool_choice"] == choice
+        assert (
+            _chat({"model": "m", "tools": tools, "tool_choice": choice, "input": "x"})["tool_choice"]
+            == choice
+        )
 
 
 def test_unmatched_tool_output_is_400() -> None:
@@ -65,8 +107,13 @@ def test_unmatched_tool_output_is_400() -> None:
 
 
 def test_mixed_tools_hosted_dropped_namespace_flattened() -> None:
-    tm = ToolMap([{"type": "web_search"}, {"type": "namespace", "name": "ns", "tools": [
-        {"type": "function", "name": "f"}]}, {"type": "custom", "name": "apply_patch"}])
+    tm = ToolMap(
+        [
+            {"type": "web_search"},
+            {"type": "namespace", "name": "ns", "tools": [{"type": "function", "name": "f"}]},
+            {"type": "custom", "name": "apply_patch"},
+        ]
+    )
     names = [t["function"]["name"] for t in tm.chat_tools()]
     assert names == ["ns__f", "apply_patch"] and tm.dropped == ["web_search"]
     assert tm.target("ns__f").namespace == "ns" and tm.target("apply_patch").kind == "custom_tool_call"
@@ -75,34 +122,60 @@ def test_mixed_tools_hosted_dropped_namespace_flattened() -> None:
 
 
 def test_multimodal_parts() -> None:
-    body = _chat({"model": "m", "input": [{"role": "user", "content": [
-        {"type": "input_text", "text": "what is this"},
-        {"type": "input_image", "image_url": "data:image/png;base64,AAA", "detail": "low"}]}]})
+    body = _chat(
+        {
+            "model": "m",
+            "input": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "input_text", "text": "what is this"},
+                        {"type": "input_image", "image_url": "data:image/png;base64,AAA", "detail": "low"},
+                    ],
+                }
+            ],
+        }
+    )
     assert body["messages"][0]["content"] == [
         {"type": "text", "text": "what is this"},
-        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAA", "detail": "low"}}]
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAA", "detail": "low"}},
+    ]
 
 
 def test_text_format_maps_to_response_format() -> None:
     schema = {"type": "object", "properties": {"a": {"type": "string"}}}
-    body = _chat({"model": "m", "input": "x", "text": {"format": {"type": "json_schema", "name": "A",
-                                                                  "schema": schema, "strict": True}}})
-    assert body["response_format"] == {"type": "json_schema",
-                                       "json_schema": {"name": "A", "schema": schema, "strict": True}}
-    assert _chat({"model": "m", "input": "x", "text": {"format": {"type": "json_object"}}})["response_format"] == {
-        "type": "json_object"}
+    body = _chat(
+        {
+            "model": "m",
+            "input": "x",
+            "text": {"format": {"type": "json_schema", "name": "A", "schema": schema, "strict": True}},
+        }
+    )
+    assert body["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "A", "schema": schema, "strict": True},
+    }
+    assert _chat({"model": "m", "input": "x", "text": {"format": {"type": "json_object"}}})[
+        "response_format"
+    ] == {"type": "json_object"}
 
 
-@pytest.mark.parametrize(("body", "param"), [
-    ({"input": "x"}, "model"),
-    ({"model": "m", "temperature": "hot"}, "temperature"),
-    ({"model": "m", "metadata": {str(i): "v" for i in range(17)}}, "metadata"),
-    ({"model": "m", "metadata": {"k": "v" * 513}}, "metadata"),
-    ({"model": "m", "background": True}, "background"),
-    ({"model": "m", "conversation": "conv_1"}, "conversation"),
-    ({"model": "m", "input": [{"role": "robot", "content": "x"}]}, "input"),
-    ({"model": "m", "input": [{"role": "user", "content": [{"type": "input_file", "file_id": "f"}]}]}, "input"),
-])
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"input": "x"}, "model"),
+        ({"model": "m", "temperature": "hot"}, "temperature"),
+        ({"model": "m", "metadata": {str(i): "v" for i in range(17)}}, "metadata"),
+        ({"model": "m", "metadata": {"k": "v" * 513}}, "metadata"),
+        ({"model": "m", "background": True}, "background"),
+        ({"model": "m", "conversation": "conv_1"}, "conversation"),
+        ({"model": "m", "input": [{"role": "robot", "content": "x"}]}, "input"),
+        (
+            {"model": "m", "input": [{"role": "user", "content": [{"type": "input_file", "file_id": "f"}]}]},
+            "input",
+        ),
+    ],
+)
 def test_invalid_requests_name_the_field(body: dict, param: str) -> None:
     with pytest.raises(InvalidRequest) as exc:
         req = validate_create(body)
@@ -111,14 +184,27 @@ def test_invalid_requests_name_the_field(body: dict, param: str) -> None:
 
 
 def test_unknown_top_level_fields_ignored_and_hints_kept() -> None:
-    req = validate_create({"model": "m", "input": "x", "client_metadata": {"a": 1}, "prompt_cache_key": "k",
-                           "include": ["reasoning.encrypted_content"], "store": False})
+    req = validate_create(
+        {
+            "model": "m",
+            "input": "x",
+            "client_metadata": {"a": 1},
+            "prompt_cache_key": "k",
+            "include": ["reasoning.encrypted_content"],
+            "store": False,
+        }
+    )
     assert "client_metadata" not in req and req["prompt_cache_key"] == "k"
 
 
 def test_input_items_get_ids_and_client_ids_are_kept() -> None:
-    items = normalize_input([{"role": "user", "content": "a", "id": "msg_client-uuid"},
-                             {"type": "message", "role": "user", "content": "b"}], RID)
+    items = normalize_input(
+        [
+            {"role": "user", "content": "a", "id": "msg_client-uuid"},
+            {"type": "message", "role": "user", "content": "b"},
+        ],
+        RID,
+    )
     assert items[0]["id"] == "msg_client-uuid"
     assert items[1]["id"].startswith("msg_" + RID[5:])
     assert items[1]["content"] == [{"type": "input_text", "text": "b"}]

@@ -11,16 +11,23 @@ from responses_gateway.translate.tools import ToolMap
 RID = "resp_" + "ab" * 24
 
 
-def _chunk(delta: dict[str, Any] | None = None, finish: str | None = None, usage: Any = None) -> dict[str, Any]:
-    c: dict[str, Any] = {"choices": [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]}
+def _chunk(
+    delta: dict[str, Any] | None = None, finish: str | None = None, usage: Any = None
+) -> dict[str, Any]:
+    c: dict[str, Any] = {
+        "choices": [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]
+    }
     if usage:
         c["usage"] = usage
     return c
 
 
-def _run(chunks: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> tuple[list[dict[str, Any]], StreamTranslator]:
-    tr = StreamTranslator(new_response({"model": "m", "tools": tools}, RID, 100), lambda p, i: f"{p}_{i}",
-                          ToolMap(tools))
+def _run(
+    chunks: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None
+) -> tuple[list[dict[str, Any]], StreamTranslator]:
+    tr = StreamTranslator(
+        new_response({"model": "m", "tools": tools}, RID, 100), lambda p, i: f"{p}_{i}", ToolMap(tools)
+    )
     evs = tr.start()
     for c in chunks:
         evs += tr.feed(c)
@@ -30,17 +37,26 @@ def _run(chunks: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None
 
 
 def test_text_sequence_and_final_object() -> None:
-    evs, tr = _run([
-        _chunk({"role": "assistant", "content": ""}),
-        _chunk({"content": "Hello "}),
-        _chunk({"content": "world"}),
-        _chunk({}, "stop"),
-        _chunk(None, usage={"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}),
-    ])
+    evs, _ = _run(
+        [
+            _chunk({"role": "assistant", "content": ""}),
+            _chunk({"content": "Hello "}),
+            _chunk({"content": "world"}),
+            _chunk({}, "stop"),
+            _chunk(None, usage={"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}),
+        ]
+    )
     assert [e["type"] for e in evs] == [
-        "response.created", "response.in_progress", "response.output_item.added", "response.content_part.added",
-        "response.output_text.delta", "response.output_text.delta", "response.output_text.done",
-        "response.content_part.done", "response.output_item.done", "response.completed",
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.content_part.added",
+        "response.output_text.delta",
+        "response.output_text.delta",
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.completed",
     ]
     assert [e["sequence_number"] for e in evs] == list(range(len(evs)))
     final = evs[-1]["response"]
@@ -61,14 +77,21 @@ def test_length_makes_incomplete() -> None:
 
 def test_reasoning_then_text_then_parallel_calls() -> None:
     tools = [{"type": "function", "name": "f", "parameters": {}}, {"type": "function", "name": "g"}]
-    evs, tr = _run([
-        _chunk({"reasoning_content": "think"}),
-        _chunk({"content": "ok"}),
-        _chunk({"tool_calls": [{"index": 0, "id": "call_a", "function": {"name": "f", "arguments": '{"x"'}}]}),
-        _chunk({"tool_calls": [{"index": 0, "function": {"arguments": ": 1}"}}]}),
-        _chunk({"tool_calls": [{"index": 1, "id": "call_b", "function": {"name": "g", "arguments": "{}"}}]}),
-        _chunk({}, "tool_calls"),
-    ], tools)
+    evs, tr = _run(
+        [
+            _chunk({"reasoning_content": "think"}),
+            _chunk({"content": "ok"}),
+            _chunk(
+                {"tool_calls": [{"index": 0, "id": "call_a", "function": {"name": "f", "arguments": '{"x"'}}]}
+            ),
+            _chunk({"tool_calls": [{"index": 0, "function": {"arguments": ": 1}"}}]}),
+            _chunk(
+                {"tool_calls": [{"index": 1, "id": "call_b", "function": {"name": "g", "arguments": "{}"}}]}
+            ),
+            _chunk({}, "tool_calls"),
+        ],
+        tools,
+    )
     types = [e["type"] for e in evs]
     assert "response.output_text.delta" in types
     out = tr.response["output"]
@@ -78,8 +101,10 @@ def test_reasoning_then_text_then_parallel_calls() -> None:
     # per call: added -> deltas -> arguments.done -> item.done, in order
     call_evs = [e for e in evs if e.get("output_index") == 2]
     assert [e["type"] for e in call_evs] == [
-        "response.output_item.added", "response.function_call_arguments.delta",
-        "response.function_call_arguments.delta", "response.function_call_arguments.done",
+        "response.output_item.added",
+        "response.function_call_arguments.delta",
+        "response.function_call_arguments.delta",
+        "response.function_call_arguments.done",
         "response.output_item.done",
     ]
     assert not any(e["type"] == "response.output_text.delta" and "x" in e["delta"] for e in evs)

@@ -156,6 +156,13 @@ class HTTPUpstream:
                 with errors:
                     raw = await response.read()
                 raise status_error(backend, response.status, raw, response.headers)
+            if response.content_type == _JSON:
+                # a backend that ignored stream:true (llm-katan's tool answers): one whole completion,
+                # which the translator reads like a chunk (`message` instead of `delta`)
+                with errors:
+                    raw = await response.read()
+                yield _parse_chunk(backend, raw)
+                return
             decoder = SSEDecoder()
             content = response.content
             finished = False  # a chunk carried a finish_reason: a cut after it loses only usage

@@ -1,3 +1,0 @@
-"""Benchmarks of responses-gateway: `python benchmarks/run_all.py [--quick]` (see docs/BENCHMARKS.md)."""
-
-from __future__ import annotations
