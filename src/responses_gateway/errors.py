@@ -111,8 +111,15 @@ class UpstreamTimeout(UpstreamError):
 class UpstreamStatusError(UpstreamError):
     """The backend answered with an error status; we pass its status and message on."""
 
-    def __init__(self, message: str, *, status_code: int, error_type: str | None = None,
-                 code: str | None = None, param: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        error_type: str | None = None,
+        code: str | None = None,
+        param: str | None = None,
+    ) -> None:
         super().__init__(message, status_code=status_code, code=code, param=param)
         if error_type:
             self.error_type = error_type

@@ -22,23 +22,31 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         self.requests = Counter(
-            "gateway_requests_total", "HTTP requests by route, method and status.",
-            ["route", "method", "status"], registry=self.registry,
+            "gateway_requests_total",
+            "HTTP requests by route, method and status.",
+            ["route", "method", "status"],
+            registry=self.registry,
         )
         self.latency = Histogram(
-            "gateway_request_seconds", "Time to the end of the response body, by route.",
-            ["route"], registry=self.registry,
+            "gateway_request_seconds",
+            "Time to the end of the response body, by route.",
+            ["route"],
+            registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
         )
 
         self.store_seconds = Histogram(
-            "gateway_store_seconds", "Time of each store call, by operation.",
-            ["op"], registry=self.registry,
+            "gateway_store_seconds",
+            "Time of each store call, by operation.",
+            ["op"],
+            registry=self.registry,
             buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5),
         )
         self.store_errors = Counter(
-            "gateway_store_errors_total", "Store calls that failed (answered 503), by operation.",
-            ["op"], registry=self.registry,
+            "gateway_store_errors_total",
+            "Store calls that failed (answered 503), by operation.",
+            ["op"],
+            registry=self.registry,
         )
 
     def render(self) -> tuple[bytes, str]:

@@ -139,8 +139,9 @@ class ResponsesService:
     async def run(self, p: Prepared, ctx: RequestContext) -> AsyncGenerator[Event, None]:
         """The event stream of one create. Errors before the first event are raised, not streamed."""
         response = new_response(p.req, p.response_id, int(self._clock()))
-        tr = StreamTranslator(response, lambda prefix, i: item_id(prefix, p.response_id, i), p.tools,
-                              seal=self._sealer(p.req))
+        tr = StreamTranslator(
+            response, lambda prefix, i: item_id(prefix, p.response_id, i), p.tools, seal=self._sealer(p.req)
+        )
         chunks = self.upstream.stream_chat(p.backend, p.chat_body, authorization=ctx.authorization)
         settled = False
         async with aclosing(chunks):
@@ -181,8 +182,11 @@ class ResponsesService:
         if self._cipher is None:
             if not self._warned_no_key:
                 self._warned_no_key = True
-                log.warning("include %s asked for but response_api.encryption_key is not set: reasoning "
-                            "items carry no encrypted_content", ENCRYPTED_REASONING)
+                log.warning(
+                    "include %s asked for but response_api.encryption_key is not set: reasoning "
+                    "items carry no encrypted_content",
+                    ENCRYPTED_REASONING,
+                )
             return None
         return self._cipher.seal
 

@@ -23,9 +23,24 @@ def katan(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """llm-katan's echo backend serving `qwen3` (it wants some Authorization header)."""
     port = free_port()
     tmp = tmp_path_factory.mktemp("katan")
-    proc = start([str(KATAN), "--model", "qwen3", "--backend", "echo", "--providers", "openai",
-                  "--host", "127.0.0.1", "--port", str(port), "--stats-file", str(tmp / "stats.json")],
-                 tmp / "katan.log")
+    proc = start(
+        [
+            str(KATAN),
+            "--model",
+            "qwen3",
+            "--backend",
+            "echo",
+            "--providers",
+            "openai",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--stats-file",
+            str(tmp / "stats.json"),
+        ],
+        tmp / "katan.log",
+    )
     try:
         wait_http(f"http://127.0.0.1:{port}/health", proc)
         yield f"http://127.0.0.1:{port}/v1"
@@ -48,7 +63,7 @@ response_api:
   store_backend: sqlite
   ttl_seconds: 86400
   sqlite:
-    path: "{tmp / 'responses.db'}"
+    path: "{tmp / "responses.db"}"
 """)
     return cfg
 
@@ -68,20 +83,38 @@ def test_seed_flow_then_restart(katan: str, tmp_path: Path) -> None:
     gw = Gateway(cfg, tmp_path / "gateway.log")
     try:
         # Test 1: create
-        r1 = httpx.post(f"{gw.url}/v1/responses", json={
-            "model": "qwen3", "input": "What is Redis Cluster?",
-            "instructions": "You are a database expert.", "store": True}, timeout=30)
+        r1 = httpx.post(
+            f"{gw.url}/v1/responses",
+            json={
+                "model": "qwen3",
+                "input": "What is Redis Cluster?",
+                "instructions": "You are a database expert.",
+                "store": True,
+            },
+            timeout=30,
+        )
         assert r1.status_code == 200, r1.text
         one = r1.json()
         assert one["id"].startswith("resp_") and one["object"] == "response"
-        assert one["status"] == "completed" and one["model"] == "qwen3" and one["output"][0]["content"][0]["text"]
+        assert (
+            one["status"] == "completed"
+            and one["model"] == "qwen3"
+            and one["output"][0]["content"][0]["text"]
+        )
         # Test 3: retrieve
         got = httpx.get(f"{gw.url}/v1/responses/{one['id']}", timeout=10)
         assert got.status_code == 200 and got.json() == one
         # Test 4: chain
-        r2 = httpx.post(f"{gw.url}/v1/responses", json={
-            "model": "qwen3", "input": "Tell me more about sharding",
-            "previous_response_id": one["id"], "store": True}, timeout=30)
+        r2 = httpx.post(
+            f"{gw.url}/v1/responses",
+            json={
+                "model": "qwen3",
+                "input": "Tell me more about sharding",
+                "previous_response_id": one["id"],
+                "store": True,
+            },
+            timeout=30,
+        )
         assert r2.status_code == 200, r2.text
         two = r2.json()
         assert two["previous_response_id"] == one["id"] and two["status"] == "completed"
@@ -98,8 +131,11 @@ def test_seed_flow_then_restart(katan: str, tmp_path: Path) -> None:
     try:
         again = httpx.get(f"{gw2.url}/v1/responses/{two['id']}", timeout=10)
         assert again.status_code == 200 and again.json() == two
-        three = httpx.post(f"{gw2.url}/v1/responses", json={
-            "model": "qwen3", "input": "and replicas?", "previous_response_id": two["id"]}, timeout=30)
+        three = httpx.post(
+            f"{gw2.url}/v1/responses",
+            json={"model": "qwen3", "input": "and replicas?", "previous_response_id": two["id"]},
+            timeout=30,
+        )
         assert three.status_code == 200 and three.json()["previous_response_id"] == two["id"]
         assert httpx.get(f"{gw2.url}/v1/responses/{one['id']}", timeout=10).status_code == 404
     finally:
@@ -111,7 +147,12 @@ def test_bad_config_exits_with_one_line(tmp_path: Path) -> None:
 
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("response_api:\n  store_backend: redis\n  redis:\n    cluster_mode: true\n")
-    out = subprocess.run([sys.executable, "-m", "responses_gateway", "serve", "--config", str(cfg)],
-                         capture_output=True, text=True, timeout=30, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-m", "responses_gateway", "serve", "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=ROOT,
+    )
     assert out.returncode != 0
     assert "cluster_addresses" in out.stderr and "Traceback" not in out.stderr

@@ -30,8 +30,10 @@ def store_block(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> di
         address = url.split("//", 1)[1].split("/", 1)[0]
         return {"store_backend": "redis", "redis": {"address": address, "key_prefix": f"t{id(request)}:"}}
     nodes: list[str] = request.getfixturevalue("redis_cluster_nodes")
-    return {"store_backend": "redis",
-            "redis": {"cluster_mode": True, "cluster_addresses": nodes, "key_prefix": f"t{id(request)}:"}}
+    return {
+        "store_backend": "redis",
+        "redis": {"cluster_mode": True, "cluster_addresses": nodes, "key_prefix": f"t{id(request)}:"},
+    }
 
 
 @pytest.fixture(params=STORES)

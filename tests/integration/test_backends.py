@@ -17,10 +17,14 @@ from tests.support.processes import free_port
 
 
 def test_model_routing_and_model_not_found(echo: EchoBackend) -> None:
-    settings = settings_from_dict({"backends": [
-        {"name": "a", "base_url": echo.base_url, "models": ["qwen3"]},
-        {"name": "dead", "base_url": f"http://127.0.0.1:{free_port()}/v1", "models": ["other"]},
-    ]})
+    settings = settings_from_dict(
+        {
+            "backends": [
+                {"name": "a", "base_url": echo.base_url, "models": ["qwen3"]},
+                {"name": "dead", "base_url": f"http://127.0.0.1:{free_port()}/v1", "models": ["other"]},
+            ]
+        }
+    )
     with run_gateway(settings) as gw:
         client = OpenAI(base_url=gw.base_url, api_key="sk-client", max_retries=0)
         assert client.responses.create(model="qwen3", input="hi").status == "completed"
@@ -35,16 +39,20 @@ def test_model_routing_and_model_not_found(echo: EchoBackend) -> None:
 
 
 def test_backend_api_key_replaces_the_clients(echo: EchoBackend) -> None:
-    settings = settings_from_dict({"backends": [
-        {"name": "a", "base_url": echo.base_url, "models": ["*"], "api_key": "sk-backend"}]})
+    settings = settings_from_dict(
+        {"backends": [{"name": "a", "base_url": echo.base_url, "models": ["*"], "api_key": "sk-backend"}]}
+    )
     with run_gateway(settings) as gw:
-        OpenAI(base_url=gw.base_url, api_key="sk-client", max_retries=0).responses.create(model="m", input="x")
+        OpenAI(base_url=gw.base_url, api_key="sk-client", max_retries=0).responses.create(
+            model="m", input="x"
+        )
     assert echo.chat_requests()[-1]["authorization"] == "Bearer sk-backend"
 
 
 def test_backend_timeout_is_504(echo: EchoBackend) -> None:
-    settings = settings_from_dict({"backends": [
-        {"name": "slow", "base_url": echo.base_url, "models": ["*"], "timeout_seconds": 0.5}]})
+    settings = settings_from_dict(
+        {"backends": [{"name": "slow", "base_url": echo.base_url, "models": ["*"], "timeout_seconds": 0.5}]}
+    )
     with run_gateway(settings) as gw:
         resp = httpx.post(f"{gw.base_url}/responses", json={"model": "m", "input": "[hang]"}, timeout=10)
     assert resp.status_code == 504 and resp.json()["error"]["type"] == "server_error"
@@ -55,18 +63,48 @@ def test_ids_identical_in_events_final_object_and_retrieval(memory_gateway: Gate
     with httpx.stream("POST", f"{memory_gateway.base_url}/responses", json=body, timeout=10) as resp:
         events = [json.loads(line[6:]) for line in resp.iter_lines() if line.startswith("data: ")]
     response_ids = {e["response"]["id"] for e in events if "response" in e}
-    item_ids = {e["item"]["id"] for e in events if "item" in e} | {e["item_id"] for e in events if "item_id" in e}
+    item_ids = {e["item"]["id"] for e in events if "item" in e} | {
+        e["item_id"] for e in events if "item_id" in e
+    }
     assert len(response_ids) == 1 and len(item_ids) == 1
     final = events[-1]["response"]
     assert final["output"][0]["id"] in item_ids
     stored = httpx.get(f"{memory_gateway.base_url}/responses/{final['id']}", timeout=5).json()
     assert stored == final
     # every lifecycle snapshot carries every key the Open Responses schema requires
-    required = {"id", "object", "created_at", "completed_at", "status", "incomplete_details", "model",
-                "previous_response_id", "instructions", "output", "error", "tools", "tool_choice", "truncation",
-                "parallel_tool_calls", "text", "top_p", "presence_penalty", "frequency_penalty", "top_logprobs",
-                "temperature", "reasoning", "usage", "max_output_tokens", "max_tool_calls", "store", "background",
-                "service_tier", "metadata", "safety_identifier", "prompt_cache_key"}
+    required = {
+        "id",
+        "object",
+        "created_at",
+        "completed_at",
+        "status",
+        "incomplete_details",
+        "model",
+        "previous_response_id",
+        "instructions",
+        "output",
+        "error",
+        "tools",
+        "tool_choice",
+        "truncation",
+        "parallel_tool_calls",
+        "text",
+        "top_p",
+        "presence_penalty",
+        "frequency_penalty",
+        "top_logprobs",
+        "temperature",
+        "reasoning",
+        "usage",
+        "max_output_tokens",
+        "max_tool_calls",
+        "store",
+        "background",
+        "service_tier",
+        "metadata",
+        "safety_identifier",
+        "prompt_cache_key",
+    }
     for e in events:
         if "response" in e:
             assert required <= set(e["response"]), required - set(e["response"])

@@ -17,7 +17,10 @@ def test_disconnect_stops_backend_and_stores_cancelled(gateway: Gateway, echo: E
     body = {"model": "qwen3", "input": f"{words} [slow:50]", "stream": True}
     response_id = None
     deltas = 0
-    with httpx.Client(timeout=10) as client, client.stream("POST", f"{gateway.base_url}/responses", json=body) as r:
+    with (
+        httpx.Client(timeout=10) as client,
+        client.stream("POST", f"{gateway.base_url}/responses", json=body) as r,
+    ):
         for line in r.iter_lines():
             if not line.startswith("data: "):
                 continue
@@ -29,7 +32,9 @@ def test_disconnect_stops_backend_and_stores_cancelled(gateway: Gateway, echo: E
                 if deltas == 3:
                     break  # leave: closing the stream closes the connection
     assert response_id is not None
-    reqs = echo.wait_for(lambda rs: any(x.get("disconnected") for x in rs if x["path"] == "/v1/chat/completions"))
+    reqs = echo.wait_for(
+        lambda rs: any(x.get("disconnected") for x in rs if x["path"] == "/v1/chat/completions")
+    )
     assert [x for x in reqs if x["path"] == "/v1/chat/completions"][-1]["disconnected"] is True
     deadline = time.monotonic() + 5
     while True:

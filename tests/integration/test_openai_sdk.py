@@ -19,8 +19,12 @@ def _client(gw: Gateway) -> OpenAI:
 
 def test_create_retrieve_input_items_delete(gateway: Gateway, echo: EchoBackend) -> None:
     client = _client(gateway)
-    r = client.responses.create(model="qwen3", input="What is Redis Cluster?",
-                                instructions="You are a database expert.", metadata={"k": "v"})
+    r = client.responses.create(
+        model="qwen3",
+        input="What is Redis Cluster?",
+        instructions="You are a database expert.",
+        metadata={"k": "v"},
+    )
     assert r.id.startswith("resp_") and r.status == "completed" and r.object == "response"
     assert r.output_text == "echo: What is Redis Cluster?"
     assert r.output[0].id.startswith("msg_") and r.metadata == {"k": "v"}
@@ -49,8 +53,10 @@ def test_three_turn_chain_backend_sees_all_turns(gateway: Gateway, echo: EchoBac
     msgs = echo.chat_requests()[-1]["body"]["messages"]
     # instructions are not inherited; every earlier turn's input and output is there, in order
     assert msgs == [
-        {"role": "user", "content": "one"}, {"role": "assistant", "content": "echo: one"},
-        {"role": "user", "content": "two"}, {"role": "assistant", "content": "echo: two"},
+        {"role": "user", "content": "one"},
+        {"role": "assistant", "content": "echo: one"},
+        {"role": "user", "content": "two"},
+        {"role": "assistant", "content": "echo: two"},
         {"role": "user", "content": "three"},
     ]
     # branching: a second child of r1 sees only its own branch
@@ -92,14 +98,16 @@ def test_stream_helper_final_response_is_stored(gateway: Gateway) -> None:
 
 def test_raw_stream_has_sequence_numbers_and_no_done(gateway: Gateway) -> None:
     body = {"model": "qwen3", "input": "a b c", "stream": True}
-    with httpx.stream("POST", f"{gateway.base_url}/responses", json=body,
-                      headers={"Accept": "application/json"}, timeout=10) as resp:
+    with httpx.stream(
+        "POST", f"{gateway.base_url}/responses", json=body, headers={"Accept": "application/json"}, timeout=10
+    ) as resp:
         assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/event-stream")
         text = resp.read().decode()
     assert "[DONE]" not in text
     events = [line for line in text.split("\n") if line.startswith("event: ")]
     assert events[0] == "event: response.created" and events[-1] == "event: response.completed"
     import json
+
     seqs = [json.loads(line[6:])["sequence_number"] for line in text.split("\n") if line.startswith("data: ")]
     assert seqs == list(range(len(seqs)))
 
@@ -159,7 +167,7 @@ def test_edge_inputs_round_trip(gateway: Gateway, echo: EchoBackend) -> None:
     r = client.responses.create(model="qwen3", input=big)
     items = client.responses.input_items.list(r.id)
     assert items.data[0].content[0].text == big  # type: ignore[union-attr]
-    special = 'Quotes " \' \\ back, emoji 🚀, 中文, newline\n tab\t <b>html</b> & ${VAR}'
+    special = "Quotes \" ' \\ back, emoji 🚀, 中文, newline\n tab\t <b>html</b> & ${VAR}"
     r2 = client.responses.create(model="qwen3", input=special)
     assert echo.chat_requests()[-1]["body"]["messages"][-1]["content"] == special
     assert client.responses.input_items.list(r2.id).data[0].content[0].text == special  # type: ignore[union-attr]
@@ -191,8 +199,11 @@ def test_chat_completions_and_models_pass_through(memory_gateway: Gateway) -> No
     client = _client(memory_gateway)
     chat = client.chat.completions.create(model="qwen3", messages=[{"role": "user", "content": "hi"}])
     assert chat.choices[0].message.content == "echo: hi"
-    chunks = list(client.chat.completions.create(model="qwen3", messages=[{"role": "user", "content": "a b"}],
-                                                 stream=True))
+    chunks = list(
+        client.chat.completions.create(
+            model="qwen3", messages=[{"role": "user", "content": "a b"}], stream=True
+        )
+    )
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "echo: a b"
     assert len(client.models.list().data) >= 1
 

@@ -16,8 +16,9 @@ from tests.support.gateway import gateway_settings, run_gateway
 
 
 @pytest.mark.parametrize("kind", STORES)
-def test_ttl_expiry_and_live_chain(kind: str, request: pytest.FixtureRequest, echo: EchoBackend,
-                                   tmp_path: Path) -> None:
+def test_ttl_expiry_and_live_chain(
+    kind: str, request: pytest.FixtureRequest, echo: EchoBackend, tmp_path: Path
+) -> None:
     settings = gateway_settings(echo.base_url, store_block(kind, request, tmp_path), ttl_seconds=2)
     with run_gateway(settings) as gw:
         client = OpenAI(base_url=gw.base_url, api_key="sk-test", max_retries=0)

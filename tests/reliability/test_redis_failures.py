@@ -37,8 +37,13 @@ def _cluster_api(addresses: list[str], **redis: Any) -> dict[str, Any]:
     return {
         "store_backend": "redis",
         "ttl_seconds": 3600,
-        "redis": {"cluster_mode": True, "cluster_addresses": addresses, "read_timeout": 1, "max_retries": 3,
-                  **redis},
+        "redis": {
+            "cluster_mode": True,
+            "cluster_addresses": addresses,
+            "read_timeout": 1,
+            "max_retries": 3,
+            **redis,
+        },
     }
 
 
@@ -48,7 +53,9 @@ async def _all_succeed(base_url: str, n: int = 30, within: float = 20.0) -> None
     async with httpx.AsyncClient(timeout=10) as client:
         for i in range(n):
             while True:
-                resp = await client.post(f"{base_url}/responses", json={"model": "qwen3", "input": f"after {i}"})
+                resp = await client.post(
+                    f"{base_url}/responses", json={"model": "qwen3", "input": f"after {i}"}
+                )
                 if resp.status_code == 200:
                     break
                 assert resp.status_code == 503, resp.text
@@ -121,8 +128,9 @@ async def test_standalone_redis_down_at_startup_then_recovers(echo: EchoBackend,
 @pytest.mark.redis_cluster
 async def test_cluster_down_at_startup_then_recovers(echo: EchoBackend, tmp_path: Path) -> None:
     ports = redis_servers.free_ports(6, cluster=True)
-    cfg = write_config(tmp_path / "gw.yaml", echo.base_url,
-                       _cluster_api([f"127.0.0.1:{p}" for p in ports], dial_timeout=0.5))
+    cfg = write_config(
+        tmp_path / "gw.yaml", echo.base_url, _cluster_api([f"127.0.0.1:{p}" for p in ports], dial_timeout=0.5)
+    )
     with GatewayProcess(cfg, tmp_path / "gw.log") as gw:
         await _down_then_up(gw, lambda: redis_servers.start_cluster(tmp_path / "cluster", ports=ports))
 
@@ -134,8 +142,10 @@ async def _down_then_up(gw: GatewayProcess, start_redis: Any) -> None:
         created = await client.post(f"{gw.base_url}/responses", json={"model": "qwen3", "input": "hi"})
         assert created.status_code == 503 and "retry-after" in created.headers
         assert created.json()["error"]["code"] == "store_unavailable"
-        chained = await client.post(f"{gw.base_url}/responses", json={
-            "model": "qwen3", "input": "hi", "previous_response_id": "resp_" + "1" * 48})
+        chained = await client.post(
+            f"{gw.base_url}/responses",
+            json={"model": "qwen3", "input": "hi", "previous_response_id": "resp_" + "1" * 48},
+        )
         assert chained.status_code == 503  # never a silent "no history"
         assert (await client.get(f"{gw.base_url}/responses/resp_{'2' * 48}")).status_code == 503
         server = await asyncio.to_thread(start_redis)
@@ -146,8 +156,10 @@ async def _down_then_up(gw: GatewayProcess, start_redis: Any) -> None:
                 await asyncio.sleep(0.2)
             r1 = await client.post(f"{gw.base_url}/responses", json={"model": "qwen3", "input": "hi"})
             assert r1.status_code == 200, r1.text
-            r2 = await client.post(f"{gw.base_url}/responses", json={
-                "model": "qwen3", "input": "again", "previous_response_id": r1.json()["id"]})
+            r2 = await client.post(
+                f"{gw.base_url}/responses",
+                json={"model": "qwen3", "input": "again", "previous_response_id": r1.json()["id"]},
+            )
             assert r2.status_code == 200, r2.text
         finally:
             server.stop()

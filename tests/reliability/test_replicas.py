@@ -20,10 +20,16 @@ def _api(kind: str, request: pytest.FixtureRequest) -> dict[str, Any]:
     return {"store_backend": "redis", "redis": {"cluster_mode": True, "cluster_addresses": nodes}}
 
 
-@pytest.mark.parametrize("kind", [pytest.param("redis", marks=pytest.mark.redis),
-                                  pytest.param("redis_cluster", marks=pytest.mark.redis_cluster)])
-def test_two_replicas_share_conversations(kind: str, request: pytest.FixtureRequest, echo: EchoBackend,
-                                          tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "kind",
+    [
+        pytest.param("redis", marks=pytest.mark.redis),
+        pytest.param("redis_cluster", marks=pytest.mark.redis_cluster),
+    ],
+)
+def test_two_replicas_share_conversations(
+    kind: str, request: pytest.FixtureRequest, echo: EchoBackend, tmp_path: Path
+) -> None:
     cfg = write_config(tmp_path / "gw.yaml", echo.base_url, _api(kind, request))
     with GatewayProcess(cfg, tmp_path / "a.log") as a, GatewayProcess(cfg, tmp_path / "b.log") as b:
         c = httpx.Client(timeout=10)
@@ -53,10 +59,20 @@ def test_two_replicas_share_conversations(kind: str, request: pytest.FixtureRequ
         assert left["previous_response_id"] == right["previous_response_id"] == root["id"]
         create(b, "after left", left["id"])
         assert [m["content"] for m in echo.chat_requests()[-1]["body"]["messages"]] == [
-            "root", "echo: root", "left", "echo: left", "after left"]
+            "root",
+            "echo: root",
+            "left",
+            "echo: left",
+            "after left",
+        ]
         create(a, "after right", right["id"])
         assert [m["content"] for m in echo.chat_requests()[-1]["body"]["messages"]] == [
-            "root", "echo: root", "right", "echo: right", "after right"]
+            "root",
+            "echo: root",
+            "right",
+            "echo: right",
+            "after right",
+        ]
         # delete on one replica is seen by the other
         assert c.delete(f"{b.base_url}/responses/{left['id']}").status_code == 200
         assert c.get(f"{a.base_url}/responses/{left['id']}").status_code == 404

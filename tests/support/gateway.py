@@ -29,17 +29,26 @@ class Gateway:
 def gateway_settings(backend_url: str, store: dict[str, Any] | None = None, **api: Any) -> Settings:
     """Settings for a test gateway: one catch-all backend, and the given store block."""
     response_api: dict[str, Any] = {"store_backend": "memory", **(store or {}), **api}
-    return settings_from_dict({
-        "backends": [{"name": "echo", "base_url": backend_url, "models": ["*"], "timeout_seconds": 10}],
-        "response_api": response_api,
-    })
+    return settings_from_dict(
+        {
+            "backends": [{"name": "echo", "base_url": backend_url, "models": ["*"], "timeout_seconds": 10}],
+            "response_api": response_api,
+        }
+    )
 
 
 @contextmanager
 def run_gateway(settings: Settings) -> Iterator[Gateway]:
     """Serve `settings` on 127.0.0.1:<free port> until the block ends."""
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning",
-                            access_log=False, lifespan="on", loop="asyncio")
+    config = uvicorn.Config(
+        create_app(settings),
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        loop="asyncio",
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="gateway", daemon=True)
     thread.start()

@@ -28,14 +28,28 @@ def write_config(path: Path, backend_url: str, response_api: dict[str, Any], **e
 class GatewayProcess:
     """One `responses-gateway serve` process on a free port; its log in `log`."""
 
-    def __init__(self, config: Path, log: Path, env: dict[str, str] | None = None,
-                 wait_ready: bool = True) -> None:
+    def __init__(
+        self, config: Path, log: Path, env: dict[str, str] | None = None, wait_ready: bool = True
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.base_url = f"{self.url}/v1"
         self.log = log
-        self.proc = start([sys.executable, "-m", "responses_gateway", "serve", "--config", str(config),
-                           "--port", str(self.port)], log, env=env, cwd=ROOT)
+        self.proc = start(
+            [
+                sys.executable,
+                "-m",
+                "responses_gateway",
+                "serve",
+                "--config",
+                str(config),
+                "--port",
+                str(self.port),
+            ],
+            log,
+            env=env,
+            cwd=ROOT,
+        )
         if wait_ready:
             wait_http(f"{self.url}/health", self.proc)
 

@@ -22,7 +22,9 @@ class LoadResult:
     missing_retry_after: int = 0  # 503s without a Retry-After header
 
 
-async def run_load(base_url: str, *, seconds: float, concurrency: int = 8, chain_every: int = 5) -> LoadResult:
+async def run_load(
+    base_url: str, *, seconds: float, concurrency: int = 8, chain_every: int = 5
+) -> LoadResult:
     """Send creates for `seconds` from `concurrency` workers; never more than 20,000 in all."""
     result = LoadResult()
     deadline = time.monotonic() + seconds

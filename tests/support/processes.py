@@ -20,8 +20,12 @@ def free_port() -> int:
         return port
 
 
-def wait_http(url: str, proc: subprocess.Popen[bytes] | None = None, timeout: float = 20.0,
-              headers: Mapping[str, str] | None = None) -> None:
+def wait_http(
+    url: str,
+    proc: subprocess.Popen[bytes] | None = None,
+    timeout: float = 20.0,
+    headers: Mapping[str, str] | None = None,
+) -> None:
     """Poll `url` until it answers (any HTTP status below 500)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -41,13 +45,15 @@ def wait_http(url: str, proc: subprocess.Popen[bytes] | None = None, timeout: fl
         time.sleep(0.05)
 
 
-def start(cmd: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None,
-          cwd: Path | None = None) -> subprocess.Popen[bytes]:
+def start(
+    cmd: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.Popen[bytes]:
     """Start `cmd` with stdout and stderr into `log_path`."""
-    log = open(log_path, "ab")  # noqa: SIM115 - the process owns it
+    log = open(log_path, "ab")
     try:
-        return subprocess.Popen(list(cmd), stdout=log, stderr=subprocess.STDOUT,
-                                env={**os.environ, **(env or {})}, cwd=cwd)
+        return subprocess.Popen(
+            list(cmd), stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, cwd=cwd
+        )
     finally:
         log.close()
 

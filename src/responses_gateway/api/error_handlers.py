@@ -14,16 +14,27 @@ from responses_gateway.errors import GatewayError
 log = logging.getLogger("responses_gateway.api")
 
 
-def error_response(status: int, message: str, *, error_type: str, code: str | None = None,
-                   param: str | None = None, headers: dict[str, str] | None = None) -> Response:
+def error_response(
+    status: int,
+    message: str,
+    *,
+    error_type: str,
+    code: str | None = None,
+    param: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
     body = {"error": {"message": message, "type": error_type, "param": param, "code": code}}
     return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
 
 
 async def gateway_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GatewayError)
-    return Response(orjson.dumps(exc.to_dict()), status_code=exc.status_code, media_type="application/json",
-                    headers=exc.headers or None)
+    return Response(
+        orjson.dumps(exc.to_dict()),
+        status_code=exc.status_code,
+        media_type="application/json",
+        headers=exc.headers or None,
+    )
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -39,8 +50,12 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:
     log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(500, "The gateway had an internal error; it has been logged.", error_type="server_error",
-                          code="internal_error")
+    return error_response(
+        500,
+        "The gateway had an internal error; it has been logged.",
+        error_type="server_error",
+        code="internal_error",
+    )
 
 
 EXCEPTION_HANDLERS = {GatewayError: gateway_error, HTTPException: http_error, Exception: unexpected_error}

@@ -55,8 +55,8 @@ async def _body(request: Request) -> Any:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise InvalidRequest(
-            "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your "
-            "HTTP library correctly. The OpenAI API expects a JSON payload.)"
+            "We could not parse the JSON body of your request. (HINT: This likely means you aren't "
+            "using your HTTP library correctly. The OpenAI API expects a JSON payload.)"
         ) from None
 
 
@@ -71,7 +71,9 @@ async def create_response(request: Request) -> Response:
         except BaseException:
             await events.aclose()
             raise
-        return StreamingResponse(sse_stream(first, events), media_type="text/event-stream", headers=_SSE_HEADERS)
+        return StreamingResponse(
+            sse_stream(first, events), media_type="text/event-stream", headers=_SSE_HEADERS
+        )
     return _json(await fold(events))
 
 
@@ -103,7 +105,10 @@ async def list_input_items(request: Request) -> Response:
     if order not in ("asc", "desc"):
         raise InvalidRequest("Invalid 'order': expected 'asc' or 'desc'.", param="order")
     page = await _service(request).list_input_items(
-        request.path_params["response_id"], _ctx(request), after=q.get("after"), limit=_limit(q.get("limit")),
+        request.path_params["response_id"],
+        _ctx(request),
+        after=q.get("after"),
+        limit=_limit(q.get("limit")),
         order=order,
     )
     return _json(page)
@@ -117,10 +122,15 @@ async def chat_completions(request: Request) -> Response:
         raise InvalidRequest("Missing required parameter: 'model'.", param="model")
     upstream = _state(request).upstream
     backend = upstream.backend_for(body["model"])
-    resp = await upstream.forward(backend, "POST", "/chat/completions", raw,
-                                  authorization=request.headers.get("authorization"))
-    return StreamingResponse(resp.iter_bytes(), status_code=resp.status, media_type=resp.content_type,
-                             background=BackgroundTask(resp.aclose))
+    resp = await upstream.forward(
+        backend, "POST", "/chat/completions", raw, authorization=request.headers.get("authorization")
+    )
+    return StreamingResponse(
+        resp.iter_bytes(),
+        status_code=resp.status,
+        media_type=resp.content_type,
+        background=BackgroundTask(resp.aclose),
+    )
 
 
 async def list_models(request: Request) -> Response:

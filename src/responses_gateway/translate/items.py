@@ -37,8 +37,9 @@ def _content(where: str, role: str, content: Any) -> list[dict[str, Any]]:
             return [{"type": "output_text", "text": content, "annotations": []}]
         return [{"type": "input_text", "text": content}]
     if not isinstance(content, list):
-        raise InvalidRequest(f"Invalid type for '{where}.content': expected a string or an array.",
-                             param=f"{where}.content")
+        raise InvalidRequest(
+            f"Invalid type for '{where}.content': expected a string or an array.", param=f"{where}.content"
+        )
     for j, part in enumerate(content):
         ptype = part.get("type") if isinstance(part, dict) else None
         if ptype == "input_file":
@@ -47,11 +48,13 @@ def _content(where: str, role: str, content: Any) -> list[dict[str, Any]]:
                 param=f"{where}.content",
             )
         if ptype not in _PART_TYPES:
-            raise InvalidRequest(f"Invalid value for '{where}.content[{j}].type': '{ptype}'.",
-                                 param=f"{where}.content")
+            raise InvalidRequest(
+                f"Invalid value for '{where}.content[{j}].type': '{ptype}'.", param=f"{where}.content"
+            )
         if ptype in ("input_text", "output_text", "text") and not isinstance(part.get("text"), str):
-            raise InvalidRequest(f"Missing required parameter: '{where}.content[{j}].text'.",
-                                 param=f"{where}.content")
+            raise InvalidRequest(
+                f"Missing required parameter: '{where}.content[{j}].text'.", param=f"{where}.content"
+            )
     return content
 
 
@@ -80,8 +83,11 @@ def normalize_input(raw: str | list[Any], response_id: str) -> list[Item]:
         if itype == "message":
             role = item.get("role")
             if role not in ROLES:
-                raise InvalidRequest(f"Invalid value for '{where}.role': '{role}'. Supported values are: "
-                                     "'user', 'system', 'developer' and 'assistant'.", param="input")
+                raise InvalidRequest(
+                    f"Invalid value for '{where}.role': '{role}'. Supported values are: "
+                    "'user', 'system', 'developer' and 'assistant'.",
+                    param="input",
+                )
             item["content"] = _content(where, role, item.get("content", ""))
             item.setdefault("status", "completed")
         if not isinstance(item.get("id"), str) or not item["id"]:

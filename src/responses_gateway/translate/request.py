@@ -158,9 +158,7 @@ def _response_format(text: dict[str, Any] | None) -> dict[str, Any] | None:
     return None
 
 
-def build_chat_request(
-    req: dict[str, Any], messages: list[Message], tool_map: ToolMap
-) -> dict[str, Any]:
+def build_chat_request(req: dict[str, Any], messages: list[Message], tool_map: ToolMap) -> dict[str, Any]:
     """The Chat Completions body for a validated Responses request."""
     body: dict[str, Any] = {"model": req["model"], "messages": messages, "stream": True}
     for src, dst in (

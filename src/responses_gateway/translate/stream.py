@@ -42,17 +42,29 @@ class _Call:
         args = "".join(self.args)
         if self.kind == "custom_tool_call":
             return {
-                "id": self.item_id, "type": "custom_tool_call", "status": status,
-                "call_id": self.call_id, "name": self.name, "input": custom_input(args) if status else "",
+                "id": self.item_id,
+                "type": "custom_tool_call",
+                "status": status,
+                "call_id": self.call_id,
+                "name": self.name,
+                "input": custom_input(args) if status else "",
             }
         if self.kind == "tool_search_call":
             return {
-                "id": self.item_id, "type": "tool_search_call", "status": status, "call_id": self.call_id,
-                "execution": "client", "arguments": parse_arguments(args),
+                "id": self.item_id,
+                "type": "tool_search_call",
+                "status": status,
+                "call_id": self.call_id,
+                "execution": "client",
+                "arguments": parse_arguments(args),
             }
         item: dict[str, Any] = {
-            "id": self.item_id, "type": "function_call", "status": status,
-            "call_id": self.call_id, "name": self.name, "arguments": args,
+            "id": self.item_id,
+            "type": "function_call",
+            "status": status,
+            "call_id": self.call_id,
+            "name": self.name,
+            "arguments": args,
         }
         if self.namespace:
             item["namespace"] = self.namespace
@@ -110,12 +122,23 @@ class StreamTranslator:
             text = "".join(self._text)
             rid = self._item_id("rs", idx)
             part: dict[str, Any] = {"type": "reasoning_text", "text": text}
-            evs.append(self._ev("response.reasoning_text.done", item_id=rid, output_index=idx,
-                                content_index=0, text=text))
-            evs.append(self._ev("response.content_part.done", item_id=rid, output_index=idx,
-                                content_index=0, part=part))
-            item: dict[str, Any] = {"id": rid, "type": "reasoning", "status": status, "summary": [],
-                                    "content": [dict(part)]}
+            evs.append(
+                self._ev(
+                    "response.reasoning_text.done", item_id=rid, output_index=idx, content_index=0, text=text
+                )
+            )
+            evs.append(
+                self._ev(
+                    "response.content_part.done", item_id=rid, output_index=idx, content_index=0, part=part
+                )
+            )
+            item: dict[str, Any] = {
+                "id": rid,
+                "type": "reasoning",
+                "status": status,
+                "summary": [],
+                "content": [dict(part)],
+            }
             if self._seal is not None:
                 item["encrypted_content"] = self._seal(item)
         elif kind == "message":
@@ -123,14 +146,32 @@ class StreamTranslator:
             mid = self._item_id("msg", idx)
             if self._part == "refusal":
                 part = {"type": "refusal", "refusal": text}
-                evs.append(self._ev("response.refusal.done", item_id=mid, output_index=idx,
-                                    content_index=0, refusal=text))
+                evs.append(
+                    self._ev(
+                        "response.refusal.done", item_id=mid, output_index=idx, content_index=0, refusal=text
+                    )
+                )
             else:
                 part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
-                evs.append(self._ev("response.output_text.done", item_id=mid, output_index=idx,
-                                    content_index=0, text=text, logprobs=[]))
-            evs.append(self._ev("response.content_part.done", item_id=mid, output_index=idx,
-                                content_index=0, part=dict(part)))
+                evs.append(
+                    self._ev(
+                        "response.output_text.done",
+                        item_id=mid,
+                        output_index=idx,
+                        content_index=0,
+                        text=text,
+                        logprobs=[],
+                    )
+                )
+            evs.append(
+                self._ev(
+                    "response.content_part.done",
+                    item_id=mid,
+                    output_index=idx,
+                    content_index=0,
+                    part=dict(part),
+                )
+            )
             item = {"id": mid, "type": "message", "status": status, "role": "assistant", "content": [part]}
         else:
             call = self._call
@@ -141,13 +182,32 @@ class StreamTranslator:
             if call.kind == "custom_tool_call":
                 value = item["input"]
                 if value:
-                    evs.append(self._ev("response.custom_tool_call_input.delta", item_id=call.item_id,
-                                        output_index=idx, delta=value))
-                evs.append(self._ev("response.custom_tool_call_input.done", item_id=call.item_id,
-                                    output_index=idx, input=value))
+                    evs.append(
+                        self._ev(
+                            "response.custom_tool_call_input.delta",
+                            item_id=call.item_id,
+                            output_index=idx,
+                            delta=value,
+                        )
+                    )
+                evs.append(
+                    self._ev(
+                        "response.custom_tool_call_input.done",
+                        item_id=call.item_id,
+                        output_index=idx,
+                        input=value,
+                    )
+                )
             elif call.kind == "function_call":
-                evs.append(self._ev("response.function_call_arguments.done", item_id=call.item_id,
-                                    output_index=idx, name=call.name, arguments=args))
+                evs.append(
+                    self._ev(
+                        "response.function_call_arguments.done",
+                        item_id=call.item_id,
+                        output_index=idx,
+                        name=call.name,
+                        arguments=args,
+                    )
+                )
         self._output.append(item)
         evs.append(self._ev("response.output_item.done", output_index=idx, item=item))
         self._text = []
@@ -160,20 +220,53 @@ class StreamTranslator:
         idx = self._index
         if kind == "reasoning":
             rid = self._item_id("rs", idx)
-            evs.append(self._ev("response.output_item.added", output_index=idx, item={
-                "id": rid, "type": "reasoning", "status": "in_progress", "summary": [], "content": []}))
-            evs.append(self._ev("response.content_part.added", item_id=rid, output_index=idx,
-                                content_index=0, part={"type": "reasoning_text", "text": ""}))
+            evs.append(
+                self._ev(
+                    "response.output_item.added",
+                    output_index=idx,
+                    item={
+                        "id": rid,
+                        "type": "reasoning",
+                        "status": "in_progress",
+                        "summary": [],
+                        "content": [],
+                    },
+                )
+            )
+            evs.append(
+                self._ev(
+                    "response.content_part.added",
+                    item_id=rid,
+                    output_index=idx,
+                    content_index=0,
+                    part={"type": "reasoning_text", "text": ""},
+                )
+            )
         elif kind == "message":
             mid = self._item_id("msg", idx)
-            evs.append(self._ev("response.output_item.added", output_index=idx, item={
-                "id": mid, "type": "message", "status": "in_progress", "role": "assistant", "content": []}))
+            evs.append(
+                self._ev(
+                    "response.output_item.added",
+                    output_index=idx,
+                    item={
+                        "id": mid,
+                        "type": "message",
+                        "status": "in_progress",
+                        "role": "assistant",
+                        "content": [],
+                    },
+                )
+            )
             part: dict[str, Any] = (
-                {"type": "refusal", "refusal": ""} if self._part == "refusal"
+                {"type": "refusal", "refusal": ""}
+                if self._part == "refusal"
                 else {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
             )
-            evs.append(self._ev("response.content_part.added", item_id=mid, output_index=idx,
-                                content_index=0, part=part))
+            evs.append(
+                self._ev(
+                    "response.content_part.added", item_id=mid, output_index=idx, content_index=0, part=part
+                )
+            )
         return evs
 
     def _open_call(self, tc: dict[str, Any], key: int) -> list[Event]:
@@ -184,12 +277,14 @@ class StreamTranslator:
         chat_name = str(fn.get("name") or "")
         target = self._tools.target(chat_name)
         call_id = str(tc.get("id") or self._item_id("call", self._index))
-        call = _Call(self._index, self._item_id(_PREFIX[target.kind], self._index), call_id, chat_name,
-                     self._tools)
+        call = _Call(
+            self._index, self._item_id(_PREFIX[target.kind], self._index), call_id, chat_name, self._tools
+        )
         self._calls[key] = call
         self._call = call
-        evs.append(self._ev("response.output_item.added", output_index=self._index,
-                            item=call.item("in_progress")))
+        evs.append(
+            self._ev("response.output_item.added", output_index=self._index, item=call.item("in_progress"))
+        )
         return evs
 
     # -- feeding ----------------------------------------------------------------------------------
@@ -208,8 +303,15 @@ class StreamTranslator:
                 if self._open != "reasoning":
                     evs += self._open_item("reasoning")
                 self._text.append(reasoning)
-                evs.append(self._ev("response.reasoning_text.delta", item_id=self._item_id("rs", self._index),
-                                    output_index=self._index, content_index=0, delta=reasoning))
+                evs.append(
+                    self._ev(
+                        "response.reasoning_text.delta",
+                        item_id=self._item_id("rs", self._index),
+                        output_index=self._index,
+                        content_index=0,
+                        delta=reasoning,
+                    )
+                )
             for key, part in (("content", "output_text"), ("refusal", "refusal")):
                 piece = delta.get(key)
                 if not piece:
@@ -220,11 +322,26 @@ class StreamTranslator:
                 self._text.append(piece)
                 mid = self._item_id("msg", self._index)
                 if part == "refusal":
-                    evs.append(self._ev("response.refusal.delta", item_id=mid, output_index=self._index,
-                                        content_index=0, delta=piece))
+                    evs.append(
+                        self._ev(
+                            "response.refusal.delta",
+                            item_id=mid,
+                            output_index=self._index,
+                            content_index=0,
+                            delta=piece,
+                        )
+                    )
                 else:
-                    evs.append(self._ev("response.output_text.delta", item_id=mid, output_index=self._index,
-                                        content_index=0, delta=piece, logprobs=[]))
+                    evs.append(
+                        self._ev(
+                            "response.output_text.delta",
+                            item_id=mid,
+                            output_index=self._index,
+                            content_index=0,
+                            delta=piece,
+                            logprobs=[],
+                        )
+                    )
             for pos, tc in enumerate(delta.get("tool_calls") or ()):
                 evs += self._feed_call(tc, pos)
             if choice.get("finish_reason"):
@@ -248,13 +365,20 @@ class StreamTranslator:
             return evs
         if call is not self._call:
             # its item is already done (and sent): interleaved arguments cannot be streamed in order
-            log.warning("dropping arguments for tool call %s: they arrived after the next item began",
-                        call.call_id)
+            log.warning(
+                "dropping arguments for tool call %s: they arrived after the next item began", call.call_id
+            )
             return evs
         call.args.append(piece)
         if call.kind == "function_call":
-            evs.append(self._ev("response.function_call_arguments.delta", item_id=call.item_id,
-                                output_index=call.index, delta=piece))
+            evs.append(
+                self._ev(
+                    "response.function_call_arguments.delta",
+                    item_id=call.item_id,
+                    output_index=call.index,
+                    delta=piece,
+                )
+            )
         return evs
 
     # -- the end ----------------------------------------------------------------------------------

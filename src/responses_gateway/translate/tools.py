@@ -89,7 +89,10 @@ class ToolMap:
                     param=f"{where}.name",
                 )
             self._function(
-                name, tool.get("description"), tool.get("parameters"), tool.get("strict"),
+                name,
+                tool.get("description"),
+                tool.get("parameters"),
+                tool.get("strict"),
                 ToolTarget("function_call", name),
             )
         elif ttype == "namespace":
@@ -98,8 +101,11 @@ class ToolMap:
                 if not isinstance(sub, dict) or not sub.get("name"):
                     raise InvalidRequest(f"Invalid value for '{where}.tools[{j}]'.", param=f"{where}.tools")
                 self._function(
-                    f"{ns}{NS_SEP}{sub['name']}", sub.get("description"), sub.get("parameters"),
-                    sub.get("strict"), ToolTarget("function_call", str(sub["name"]), ns),
+                    f"{ns}{NS_SEP}{sub['name']}",
+                    sub.get("description"),
+                    sub.get("parameters"),
+                    sub.get("strict"),
+                    ToolTarget("function_call", str(sub["name"]), ns),
                 )
         elif ttype == "custom":
             name = str(tool.get("name", ""))
@@ -111,7 +117,10 @@ class ToolMap:
             self._function(name, desc.strip(), _CUSTOM_PARAMS, None, ToolTarget("custom_tool_call", name))
         elif ttype == "tool_search" and tool.get("execution") == "client":
             self._function(
-                "tool_search", tool.get("description"), tool.get("parameters"), None,
+                "tool_search",
+                tool.get("description"),
+                tool.get("parameters"),
+                None,
                 ToolTarget("tool_search_call", "tool_search"),
             )
         elif ttype in HOSTED_TOOLS or ttype == "tool_search":

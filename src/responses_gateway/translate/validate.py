@@ -14,10 +14,18 @@ Check = Callable[[str, Any], None]
 
 
 def _type_error(name: str, expected: str, value: Any) -> InvalidRequest:
-    got = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "an array",
-           dict: "an object", type(None): "null"}.get(type(value), type(value).__name__)
-    return InvalidRequest(f"Invalid type for '{name}': expected {expected}, but got {got} instead.",
-                          param=name)
+    got = {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "an array",
+        dict: "an object",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
+    return InvalidRequest(
+        f"Invalid type for '{name}': expected {expected}, but got {got} instead.", param=name
+    )
 
 
 def _string(name: str, v: Any) -> None:
@@ -66,8 +74,9 @@ def _metadata(name: str, v: Any) -> None:
         raise InvalidRequest(f"Invalid '{name}': at most 16 key-value pairs, got {len(v)}.", param=name)
     for key, value in v.items():
         if len(key) > 64:
-            raise InvalidRequest(f"Invalid '{name}': keys are at most 64 characters ('{key[:20]}…').",
-                                 param=name)
+            raise InvalidRequest(
+                f"Invalid '{name}': keys are at most 64 characters ('{key[:20]}…').", param=name
+            )
         if not isinstance(value, str):
             raise _type_error(f"{name}.{key}", "a string", value)
         if len(value) > 512:
@@ -100,12 +109,14 @@ def _text(name: str, v: Any) -> None:
     _object(f"{name}.format", fmt)
     ftype = fmt.get("type")
     if ftype not in ("text", "json_object", "json_schema"):
-        raise InvalidRequest(f"Invalid value for '{name}.format.type': '{ftype}'.",
-                             param=f"{name}.format.type")
+        raise InvalidRequest(
+            f"Invalid value for '{name}.format.type': '{ftype}'.", param=f"{name}.format.type"
+        )
     if ftype == "json_schema":
         if not isinstance(fmt.get("name"), str):
-            raise InvalidRequest(f"Missing required parameter: '{name}.format.name'.",
-                                 param=f"{name}.format.name")
+            raise InvalidRequest(
+                f"Missing required parameter: '{name}.format.name'.", param=f"{name}.format.name"
+            )
         if not isinstance(fmt.get("schema"), dict):
             raise InvalidRequest(
                 f"Missing required parameter: '{name}.format.schema'.", param=f"{name}.format.schema"
@@ -183,8 +194,9 @@ def validate_create(body: Any) -> dict[str, Any]:
             continue
         check(key, value)
         if key in UNSUPPORTED and UNSUPPORTED[key](value):
-            raise NotImplementedFeature(f"'{key}: {str(value).lower()}' is not supported by this gateway.",
-                                        param=key)
+            raise NotImplementedFeature(
+                f"'{key}: {str(value).lower()}' is not supported by this gateway.", param=key
+            )
         req[key] = value
     if "model" not in req:
         raise InvalidRequest("Missing required parameter: 'model'.", param="model")
