@@ -11,41 +11,17 @@ import httpx
 import pytest
 
 from tests.support.gateway_process import GatewayProcess
-from tests.support.processes import free_port, start, stop, wait_http
+from tests.support.katan import run_katan
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
-KATAN = Path(sys.executable).parent / "llm-katan"
 
 
 @pytest.fixture(scope="module")
 def katan(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """llm-katan's echo backend serving `qwen3` (it wants some Authorization header)."""
-    port = free_port()
-    tmp = tmp_path_factory.mktemp("katan")
-    proc = start(
-        [
-            str(KATAN),
-            "--model",
-            "qwen3",
-            "--backend",
-            "echo",
-            "--providers",
-            "openai",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--stats-file",
-            str(tmp / "stats.json"),
-        ],
-        tmp / "katan.log",
-    )
-    try:
-        wait_http(f"http://127.0.0.1:{port}/health", proc)
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        stop(proc)
+    """llm-katan's echo backend serving `qwen3`."""
+    with run_katan(tmp_path_factory.mktemp("katan")) as url:
+        yield url
 
 
 def _config(tmp: Path, backend_url: str) -> Path:

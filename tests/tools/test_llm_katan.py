@@ -5,18 +5,15 @@ even when asked to stream."""
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from openai import OpenAI
 
 from tests.support.gateway import Gateway, gateway_settings, run_gateway
-from tests.support.processes import free_port, start, stop, wait_http
+from tests.support.katan import run_katan
 from tests.tools.sse import post_events, types_at
 
-KATAN = Path(sys.executable).parent / "llm-katan"
 WEATHER = {
     "type": "function",
     "name": "get_weather",
@@ -31,32 +28,8 @@ WEATHER = {
 
 @pytest.fixture(scope="module")
 def katan_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    port = free_port()
-    tmp = tmp_path_factory.mktemp("katan-tools")
-    proc = start(
-        [
-            str(KATAN),
-            "--model",
-            "qwen3",
-            "--backend",
-            "echo",
-            "--providers",
-            "openai",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--stats-file",
-            str(tmp / "stats.json"),
-        ],
-        tmp / "katan.log",
-    )
-    try:
-        wait_http(f"http://127.0.0.1:{port}/health", proc)
-        with run_gateway(gateway_settings(f"http://127.0.0.1:{port}/v1")) as gw:
-            yield gw
-    finally:
-        stop(proc)
+    with run_katan(tmp_path_factory.mktemp("katan-tools")) as url, run_gateway(gateway_settings(url)) as gw:
+        yield gw
 
 
 def test_tool_call_and_result_turn(katan_gateway: Gateway) -> None:
