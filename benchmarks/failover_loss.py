@@ -23,7 +23,9 @@ from tests.support.gateway_process import GatewayProcess, write_config  # noqa: 
 from tests.support.load import lost, run_load  # noqa: E402
 
 
-async def one_run(fault: str, wait_replicas: int, seconds: float, base: Path, echo_url: str) -> tuple[int, int, int]:
+async def one_run(
+    fault: str, wait_replicas: int, seconds: float, base: Path, echo_url: str
+) -> tuple[int, int, int]:
     """(acknowledged, lost, 503s) of one run."""
     cluster = redis_servers.start_cluster(base / "cluster", node_timeout_ms=2000)
     try:
@@ -68,7 +70,8 @@ async def main() -> None:
                     with tempfile.TemporaryDirectory(prefix="rg-loss-") as tmp:
                         acked, missing, unavailable = await one_run(fault, wait, args.seconds, Path(tmp),
                                                                     echo.base_url)
-                    print(f"| {fault} | {wait} | {run + 1} | {acked} | {missing} | {unavailable} |", flush=True)
+                    row = f"| {fault} | {wait} | {run + 1} | {acked} | {missing} | {unavailable} |"
+                    print(row, flush=True)
     finally:
         stop_echo_backend(echo.process)
 
