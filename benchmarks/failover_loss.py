@@ -29,9 +29,17 @@ async def one_run(
     """(acknowledged, lost, 503s) of one run."""
     cluster = redis_servers.start_cluster(base / "cluster", node_timeout_ms=2000)
     try:
-        api = {"store_backend": "redis", "ttl_seconds": 3600, "redis": {
-            "cluster_mode": True, "cluster_addresses": cluster.addresses, "read_timeout": 1,
-            "wait_replicas": wait_replicas, "wait_timeout_ms": 200}}
+        api = {
+            "store_backend": "redis",
+            "ttl_seconds": 3600,
+            "redis": {
+                "cluster_mode": True,
+                "cluster_addresses": cluster.addresses,
+                "read_timeout": 1,
+                "wait_replicas": wait_replicas,
+                "wait_timeout_ms": 200,
+            },
+        }
         cfg = write_config(base / "gw.yaml", echo_url, api, log_level="warning")
         with GatewayProcess(cfg, base / "gw.log") as gw:
             victim = cluster.masters()[0]
@@ -68,8 +76,9 @@ async def main() -> None:
             for wait in (0, 1):
                 for run in range(args.runs):
                     with tempfile.TemporaryDirectory(prefix="rg-loss-") as tmp:
-                        acked, missing, unavailable = await one_run(fault, wait, args.seconds, Path(tmp),
-                                                                    echo.base_url)
+                        acked, missing, unavailable = await one_run(
+                            fault, wait, args.seconds, Path(tmp), echo.base_url
+                        )
                     row = f"| {fault} | {wait} | {run + 1} | {acked} | {missing} | {unavailable} |"
                     print(row, flush=True)
     finally:
