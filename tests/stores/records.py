@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from responses_gateway.ids import INPUT_INDEX_BASE, item_id, new_response_id
-from responses_gateway.stores.base import ResponseStore, StoredResponse
+from responses_gateway.stores.base import ResponseStore, StoredResponse, decode_history, encode_parts
 
 CREATED_AT = 1_700_000_000
 
@@ -69,3 +69,8 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
+
+
+def light(records: list[StoredResponse]) -> list[StoredResponse]:
+    """What `get_chain` returns for these records: id, parent, input and output items only."""
+    return [decode_history(encode_parts(r)[1], r.owner) for r in records]

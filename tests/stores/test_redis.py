@@ -18,7 +18,7 @@ from responses_gateway.stores._redis_scripts import KEY_OF
 from responses_gateway.stores._redis_support import format_go_duration, parse_address
 from responses_gateway.stores.base import ChainIncomplete
 from responses_gateway.stores.redis import RedisStore
-from tests.stores.records import make_record, put_chain
+from tests.stores.records import light, make_record, put_chain
 from tests.support import redis_servers
 from tests.support.redis_servers import RedisCluster, command
 from tests.support.redis_stores import (
@@ -390,7 +390,7 @@ async def test_cluster_down_at_open_then_up(tmp_path: Path, caplog: pytest.LogCa
             except StoreUnavailable:
                 assert time.monotonic() < deadline, "the cluster store did not recover by itself"
                 await asyncio.sleep(0.2)
-        assert await store.get_chain(record.id) == [record]
+        assert await store.get_chain(record.id) == light([record])
         await store.ping()
     finally:
         await store.aclose()

@@ -11,9 +11,9 @@ import pytest
 
 from responses_gateway.config import SQLiteSettings
 from responses_gateway.errors import StoreUnavailable
-from responses_gateway.stores.base import ChainIncomplete
+from responses_gateway.stores.base import ChainIncomplete, encode_record
 from responses_gateway.stores.sqlite import SQLiteStore
-from tests.stores.records import FakeClock, make_record, put_chain
+from tests.stores.records import FakeClock, light, make_record, put_chain
 
 OpenStore = Callable[..., Awaitable[SQLiteStore]]
 
@@ -58,7 +58,7 @@ async def test_persists_across_close_and_reopen(open_store: OpenStore, tmp_path:
     reopened = await open_store(path)
     assert await reopened.get(chain[2].id) == chain[2]
     assert await reopened.get(chain[1].id) is None
-    assert await reopened.get_chain(chain[2].id) == [chain[0], chain[2]]
+    assert await reopened.get_chain(chain[2].id) == light([chain[0], chain[2]])
 
 
 async def test_wal_mode_and_full_sync(open_store: OpenStore, tmp_path: Path) -> None:
@@ -106,7 +106,7 @@ async def test_put_extends_every_ancestor_of_a_deep_chain(open_store: OpenStore)
     child = make_record(chain[-1])
     await store.put(child)
     clock.now += 95  # 185 s after the root was written, 95 s after the child
-    assert await store.get_chain(child.id) == [*chain, child]
+    assert await store.get_chain(child.id) == light([*chain, child])
     clock.now += 30  # the child expired; its ancestors live at most the slack (10 s) longer
     assert await store.get_chain(child.id) is None
     assert await store.get(chain[0].id) is None
@@ -165,3 +165,26 @@ async def test_calls_after_close_are_store_unavailable(open_store: OpenStore) ->
     with pytest.raises(StoreUnavailable):
         await store.ping()
     await store.aclose()  # closing twice is harmless
+
+
+async def test_a_version_1_file_keeps_working(open_store: OpenStore, tmp_path: Path) -> None:
+    """Files written before records were split in two (no `history` column) are read as they are."""
+    path = tmp_path / "v1.db"
+    root = make_record(text="old root")
+    child = make_record(root, text="old child")
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE responses (id TEXT PRIMARY KEY, thread TEXT, parent TEXT, owner TEXT NOT NULL,"
+            " expires_at REAL NOT NULL, deleted INTEGER NOT NULL DEFAULT 0, data BLOB NOT NULL)"
+        )
+        for r in (root, child):
+            conn.execute(
+                "INSERT INTO responses VALUES (?, ?, ?, ?, ?, 0, ?)",
+                (r.id, r.id[5:21], r.previous_response_id, "", 4e9, encode_record(r)),
+            )
+    store = await open_store(path)
+    assert await store.get(child.id) == child
+    newer = make_record(child, text="new")
+    await store.put(newer)
+    assert await store.get_chain(newer.id) == [root, child, *light([newer])]
+    assert _rows(path, "PRAGMA user_version") == [(2,)]

@@ -1,7 +1,9 @@
 """Redis key schema: `<prefix>response:{<thread tag>}:<response id>`, one HASH per response.
 
 The hash tag keeps a whole conversation thread in one cluster slot, so one Lua script can read or
-extend the whole chain on one node. Fields: `d` record blob ("" = tombstone), `p` parent id, `o` owner.
+extend the whole chain on one node. Fields: `d` the record's meta blob ("" = tombstone), `h` its
+history blob (input and output items: all a chain read needs), `p` parent id, `o` owner
+(stores/base.py encode_parts).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from responses_gateway import ids
 
 FIELD_DATA = "d"
+FIELD_HISTORY = "h"
 FIELD_PARENT = "p"
 FIELD_OWNER = "o"
 # Ids not minted by this gateway (no thread tag inside) all share this tag: their chains still live

@@ -20,14 +20,14 @@ local function key_of(prefix, id)
 end
 """
 
-# KEYS[1] record key. ARGV: 1 blob ("" for a tombstone), 2 parent id or "", 3 owner, 4 ttl ms,
-# 5 key prefix, 6 max hops, 7 slack ms. Writes the record with its TTL (a re-put never shortens it),
-# then makes every ancestor expire no earlier than the record. Invariant kept by every put: an
-# ancestor never expires before any of its descendants. So the walk stops at the first ancestor
-# that already lives >= ttl (all above it do too), at one without expiry, or at a missing one; the
-# ancestors below that point are set to the same target: ttl + slack, but never beyond the stop
-# point's own expiry (that keeps the invariant). The slack lets the next puts of the thread stop
-# after one hop: a full walk happens about once per slack period, not on every turn.
+# KEYS[1] record key. ARGV: 1 meta blob ("" for a tombstone), 2 parent id or "", 3 owner, 4 ttl ms, 5
+# key prefix, 6 max hops, 7 slack ms, 8 history blob ("" for a tombstone). Writes the record with its
+# TTL (a re-put never shortens it), then makes every ancestor expire no earlier than the record.
+# Invariant kept by every put: an ancestor never expires before any of its descendants. So the walk
+# stops at the first ancestor that already lives >= ttl (all above it do too), at one without expiry,
+# or at a missing one; the ancestors below that point are set to the same target: ttl + slack, but
+# never beyond the stop point's own expiry (that keeps the invariant). The slack lets the next puts of
+# the thread stop after one hop: a full walk happens about once per slack period, not on every turn.
 # Idempotent: running it twice leaves the same state. Returns the number of ancestors extended.
 PUT = (
     KEY_OF
@@ -35,7 +35,7 @@ PUT = (
 local ttl = tonumber(ARGV[4])
 local max_hops = tonumber(ARGV[6])
 local own = redis.call('PTTL', KEYS[1])
-redis.call('HSET', KEYS[1], 'd', ARGV[1], 'p', ARGV[2], 'o', ARGV[3])
+redis.call('HSET', KEYS[1], 'd', ARGV[1], 'h', ARGV[8], 'p', ARGV[2], 'o', ARGV[3])
 if own < ttl then
   redis.call('PEXPIRE', KEYS[1], ttl)
 end
@@ -70,17 +70,18 @@ return #walked
 # KEYS[1] head key. ARGV: 1 owner, 2 key prefix, 3 max hops.
 # Returns {0} when the head is unknown, a tombstone or another owner's, or when any ancestor is
 # another owner's (history never includes another owner's turn); else
-# {1, "", blob_newest, ..., blob_oldest} (tombstones skipped), or {2, missing_id, blobs...} when an
+# {1, "", blob_newest, ..., blob_oldest} (tombstones skipped; each blob is the record's history
+# field `h`, or its whole `d` for records written before `h` existed), or {2, missing_id, blobs...} when an
 # ancestor is missing (expired or evicted, not deleted).
 GET_CHAIN = (
     KEY_OF
     + """
 local max_hops = tonumber(ARGV[3])
-local head = redis.call('HMGET', KEYS[1], 'd', 'p', 'o')
+local head = redis.call('HMGET', KEYS[1], 'd', 'p', 'o', 'h')
 if not head[3] or head[3] ~= ARGV[1] or not head[1] or head[1] == '' then
   return {0}
 end
-local out = {1, '', head[1]}
+local out = {1, '', head[4] or head[1]}
 local parent = head[2] or ''
 local hops = 0
 while parent ~= '' do
@@ -88,7 +89,7 @@ while parent ~= '' do
   if hops > max_hops then
     return redis.error_reply('ERR responses-gateway: chain deeper than ' .. ARGV[3])
   end
-  local r = redis.call('HMGET', key_of(ARGV[2], parent), 'd', 'p', 'o')
+  local r = redis.call('HMGET', key_of(ARGV[2], parent), 'd', 'p', 'o', 'h')
   if not r[2] then
     out[1] = 2
     out[2] = parent
@@ -98,7 +99,7 @@ while parent ~= '' do
     return {0}
   end
   if r[1] and r[1] ~= '' then
-    out[#out + 1] = r[1]
+    out[#out + 1] = r[4] or r[1]
   end
   parent = r[2]
 end
@@ -113,7 +114,7 @@ local r = redis.call('HMGET', KEYS[1], 'd', 'o')
 if not r[2] or r[2] ~= ARGV[1] or not r[1] or r[1] == '' then
   return 0
 end
-redis.call('HSET', KEYS[1], 'd', '')
+redis.call('HSET', KEYS[1], 'd', '', 'h', '')
 return 1
 """
 

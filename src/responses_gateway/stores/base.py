@@ -27,7 +27,10 @@ __all__ = [
     "ResponseStore",
     "StoreUnavailable",
     "StoredResponse",
+    "decode_history",
+    "decode_parts",
     "decode_record",
+    "encode_parts",
     "encode_record",
     "find_item",
 ]
@@ -91,6 +94,65 @@ def decode_record(blob: bytes | str) -> StoredResponse:
         created_at=d.get("created_at", 0),
         deleted=d.get("deleted", False),
         extra=d.get("extra") or {},
+    )
+
+
+def encode_parts(record: StoredResponse) -> tuple[bytes, bytes]:
+    """The record as (meta, history): a chain read then decodes only the small history part
+    (this turn's input and output items), never the Response envelope of every ancestor."""
+    response = {k: v for k, v in record.response.items() if k != "output"}
+    meta = orjson.dumps(
+        {
+            "v": 2,
+            "id": record.id,
+            "prev": record.previous_response_id,
+            "owner": record.owner,
+            "created_at": record.created_at,
+            "deleted": record.deleted,
+            "response": response,
+            "extra": record.extra,
+        }
+    )
+    history = orjson.dumps(
+        {
+            "id": record.id,
+            "prev": record.previous_response_id,
+            "input": record.input_items,
+            "output": record.output_items,
+        }
+    )
+    return meta, history
+
+
+def decode_parts(meta: bytes | str, history: bytes | str) -> StoredResponse:
+    """The whole record back from `encode_parts`."""
+    m = orjson.loads(meta)
+    h = orjson.loads(history)
+    response = m.get("response") or {}
+    if response or h.get("output"):
+        response["output"] = h.get("output") or []
+    return StoredResponse(
+        id=m["id"],
+        previous_response_id=m.get("prev"),
+        input_items=h.get("input") or [],
+        response=response,
+        owner=m.get("owner", ""),
+        created_at=m.get("created_at", 0),
+        deleted=m.get("deleted", False),
+        extra=m.get("extra") or {},
+    )
+
+
+def decode_history(history: bytes | str, owner: str = "") -> StoredResponse:
+    """A light record for chain reads: its id, parent, input and output items only
+    (`response` holds just `output`)."""
+    h = orjson.loads(history)
+    return StoredResponse(
+        id=h["id"],
+        previous_response_id=h.get("prev"),
+        input_items=h.get("input") or [],
+        response={"output": h.get("output") or []},
+        owner=owner,
     )
 
 

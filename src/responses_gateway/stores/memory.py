@@ -15,8 +15,9 @@ from responses_gateway.stores.base import (
     ChainIncomplete,
     Item,
     StoredResponse,
-    decode_record,
-    encode_record,
+    decode_history,
+    decode_parts,
+    encode_parts,
     find_item,
     tombstone,
 )
@@ -27,7 +28,8 @@ __all__ = ["MemoryStore"]
 @dataclass(slots=True)
 class _Entry:
     # The record is kept encoded: a caller mutating what it got back cannot change the store.
-    blob: bytes
+    meta: bytes
+    history: bytes
     parent: str | None
     owner: str
     deleted: bool
@@ -61,8 +63,10 @@ class MemoryStore:
         expires_at = now + self._ttl
         self._purge_front(now)
         old = self._entries.get(record.id)
+        meta, history = encode_parts(record)
         self._entries[record.id] = _Entry(
-            blob=encode_record(record),
+            meta=meta,
+            history=history,
             parent=record.previous_response_id,
             owner=record.owner,
             deleted=record.deleted,
@@ -75,7 +79,7 @@ class MemoryStore:
 
     async def get(self, response_id: str, *, owner: str = "") -> StoredResponse | None:
         entry = self._live(response_id, owner)
-        return decode_record(entry.blob) if entry and not entry.deleted else None
+        return decode_parts(entry.meta, entry.history) if entry and not entry.deleted else None
 
     async def get_chain(self, response_id: str, *, owner: str = "") -> list[StoredResponse] | None:
         head = self._live(response_id, owner)
@@ -94,13 +98,13 @@ class MemoryStore:
             seen.add(parent)
             chain.append(entry)
             parent = entry.parent
-        return [decode_record(e.blob) for e in reversed(chain) if not e.deleted]
+        return [decode_history(e.history, e.owner) for e in reversed(chain) if not e.deleted]
 
     async def delete(self, response_id: str, *, owner: str = "") -> bool:
         entry = self._live(response_id, owner)
         if entry is None or entry.deleted:
             return False
-        entry.blob = encode_record(tombstone(decode_record(entry.blob)))
+        entry.meta, entry.history = encode_parts(tombstone(decode_parts(entry.meta, entry.history)))
         entry.deleted = True
         return True
 

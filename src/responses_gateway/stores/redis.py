@@ -22,7 +22,7 @@ from redis.backoff import NoBackoff
 from responses_gateway import ids
 from responses_gateway.config import RedisSettings
 from responses_gateway.stores._redis_cluster import eval_with_wait
-from responses_gateway.stores._redis_keys import FIELD_DATA, FIELD_OWNER, KeySchema, tag_of
+from responses_gateway.stores._redis_keys import FIELD_DATA, FIELD_HISTORY, FIELD_OWNER, KeySchema, tag_of
 from responses_gateway.stores._redis_scripts import DELETE_SCRIPT, GET_CHAIN_SCRIPT, PUT_SCRIPT, LuaScript
 from responses_gateway.stores._redis_support import (
     RetryPolicy,
@@ -36,8 +36,10 @@ from responses_gateway.stores.base import (
     Item,
     StoredResponse,
     StoreUnavailable,
+    decode_history,
+    decode_parts,
     decode_record,
-    encode_record,
+    encode_parts,
     find_item,
 )
 
@@ -123,18 +125,27 @@ class RedisStore:
                 f"{record.id} and its parent {parent} are in different threads (hash tags); "
                 "mint child ids with ids.new_response_id(parent_id)"
             )
-        blob = b"" if record.deleted else encode_record(record)
-        args = [blob, parent, record.owner, self._ttl_ms, self.keys.prefix, MAX_CHAIN_DEPTH, self._slack_ms]
+        meta, history = (b"", b"") if record.deleted else encode_parts(record)
+        args = [
+            meta,
+            parent,
+            record.owner,
+            self._ttl_ms,
+            self.keys.prefix,
+            MAX_CHAIN_DEPTH,
+            self._slack_ms,
+            history,
+        ]
         await self._write("put", PUT_SCRIPT, self.keys.key(record.id), args)
 
     async def get(self, response_id: str, *, owner: str = "") -> StoredResponse | None:
         key = self.keys.key(response_id)
-        data, stored_owner = await self._run(
-            "get", lambda: self._command("HMGET", key, FIELD_DATA, FIELD_OWNER)
+        data, history, stored_owner = await self._run(
+            "get", lambda: self._command("HMGET", key, FIELD_DATA, FIELD_HISTORY, FIELD_OWNER)
         )
         if not data or stored_owner != owner.encode():
             return None
-        return decode_record(data)
+        return decode_parts(data, history) if history else decode_record(data)
 
     async def get_chain(self, response_id: str, *, owner: str = "") -> list[StoredResponse] | None:
         key = self.keys.key(response_id)
@@ -146,7 +157,7 @@ class RedisStore:
         if status == 2:
             missing = reply[1].decode() if isinstance(reply[1], bytes) else str(reply[1])
             raise ChainIncomplete(response_id, missing)
-        return [decode_record(blob) for blob in reversed(reply[2:])]
+        return [_decode_link(blob, owner) for blob in reversed(reply[2:])]
 
     async def delete(self, response_id: str, *, owner: str = "") -> bool:
         result = await self._write("delete", DELETE_SCRIPT, self.keys.key(response_id), [owner])
@@ -359,3 +370,8 @@ def build_client(settings: RedisSettings) -> Redis | RedisCluster:
         settings.pool_size,
     )
     return Redis(host=host, port=port, db=settings.db, max_connections=settings.pool_size, **common)
+
+
+def _decode_link(blob: bytes, owner: str) -> StoredResponse:
+    # a history blob (`{"id":…`), or the whole record of one written before records were split
+    return decode_record(blob) if blob.startswith(b'{"v":') else decode_history(blob, owner)

@@ -22,8 +22,10 @@ from responses_gateway.stores.base import (
     ChainIncomplete,
     Item,
     StoredResponse,
+    decode_history,
+    decode_parts,
     decode_record,
-    encode_record,
+    encode_parts,
     find_item,
     tombstone,
 )
@@ -40,20 +42,23 @@ CREATE TABLE IF NOT EXISTS responses (
     owner TEXT NOT NULL,
     expires_at REAL NOT NULL,
     deleted INTEGER NOT NULL DEFAULT 0,
-    data BLOB NOT NULL
+    data BLOB NOT NULL,
+    history BLOB
 );
 CREATE INDEX IF NOT EXISTS responses_expires_at ON responses (expires_at);
-PRAGMA user_version = 1;
 """
+# Version 2 split each record in two (base.encode_parts): `data` holds the meta part and `history`
+# the items a chain read needs. Rows of version 1 have `history` NULL and a whole record in `data`.
+_SCHEMA_VERSION = 2
 
 # A retried put of the same id replaces the record but never shortens a life its descendants extended.
 _UPSERT = """
-INSERT INTO responses (id, thread, parent, owner, expires_at, deleted, data)
-VALUES (:id, :thread, :parent, :owner, :expires_at, :deleted, :data)
+INSERT INTO responses (id, thread, parent, owner, expires_at, deleted, data, history)
+VALUES (:id, :thread, :parent, :owner, :expires_at, :deleted, :data, :history)
 ON CONFLICT (id) DO UPDATE SET
     thread = excluded.thread, parent = excluded.parent, owner = excluded.owner,
     expires_at = MAX(responses.expires_at, excluded.expires_at),
-    deleted = excluded.deleted, data = excluded.data
+    deleted = excluded.deleted, data = excluded.data, history = excluded.history
 """
 
 # Every live ancestor of the new record must live at least as long as it (`:expires_at`). Ancestors
@@ -80,7 +85,7 @@ WITH RECURSIVE chain (id, depth) AS (
     SELECT r.parent, c.depth + 1 FROM chain AS c JOIN responses AS r ON r.id = c.id
     WHERE r.parent IS NOT NULL AND c.depth < :max_depth
 )
-SELECT c.id, r.owner, r.expires_at, r.deleted, r.data
+SELECT c.id, r.owner, r.expires_at, r.deleted, r.data, r.history
 FROM chain AS c LEFT JOIN responses AS r ON r.id = c.id
 ORDER BY c.depth DESC
 """
@@ -145,6 +150,7 @@ class SQLiteStore:
 
     async def put(self, record: StoredResponse) -> None:
         now = self._clock()
+        meta, history = encode_parts(record)
         row = {
             "id": record.id,
             "thread": thread_tag(record.id),
@@ -152,7 +158,8 @@ class SQLiteStore:
             "owner": record.owner,
             "expires_at": now + self._ttl,
             "deleted": int(record.deleted),
-            "data": encode_record(record),
+            "data": meta,
+            "history": history,
         }
         await self._run(self._put_sync, row, now)
 
@@ -162,19 +169,19 @@ class SQLiteStore:
     async def get_chain(self, response_id: str, *, owner: str = "") -> list[StoredResponse] | None:
         rows = await self._run(self._fetch_chain, response_id)
         now = self._clock()
-        _, head_owner, head_expires, head_deleted, _ = rows[-1]
+        _, head_owner, head_expires, head_deleted, _, _ = rows[-1]
         if head_owner is None or head_owner != owner or head_expires < now or head_deleted:
             return None
         chain: list[StoredResponse] = []
         seen: set[str] = set()
-        for rid, row_owner, expires_at, deleted, data in rows:
+        for rid, row_owner, expires_at, deleted, data, history in rows:
             if row_owner is None or expires_at < now or rid in seen:
                 raise ChainIncomplete(response_id, rid)
             if row_owner != owner:
                 return None  # never hand out another owner's turns, even as history
             seen.add(rid)
             if not deleted:
-                chain.append(decode_record(data))
+                chain.append(decode_history(history, owner) if history is not None else decode_record(data))
         return chain
 
     async def delete(self, response_id: str, *, owner: str = "") -> bool:
@@ -244,10 +251,13 @@ class SQLiteStore:
 
     def _get_sync(self, response_id: str, owner: str, now: float) -> StoredResponse | None:
         found = self._conn.execute(
-            "SELECT data FROM responses WHERE id = ? AND owner = ? AND deleted = 0 AND expires_at >= ?",
+            "SELECT data, history FROM responses"
+            " WHERE id = ? AND owner = ? AND deleted = 0 AND expires_at >= ?",
             (response_id, owner, now),
         ).fetchone()
-        return decode_record(found[0]) if found else None
+        if not found:
+            return None
+        return decode_record(found[0]) if found[1] is None else decode_parts(found[0], found[1])
 
     def _fetch_chain(self, response_id: str) -> list[tuple[Any, ...]]:
         return self._conn.execute(_CHAIN, {"id": response_id, "max_depth": _MAX_DEPTH}).fetchall()
@@ -258,8 +268,8 @@ class SQLiteStore:
             if record is None:
                 return False
             self._conn.execute(
-                "UPDATE responses SET deleted = 1, data = ? WHERE id = ?",
-                (encode_record(tombstone(record)), response_id),
+                "UPDATE responses SET deleted = 1, data = ?, history = ? WHERE id = ?",
+                (*encode_parts(tombstone(record)), response_id),
             )
             return True
 
@@ -295,6 +305,10 @@ def _connect(path: str) -> sqlite3.Connection:
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA busy_timeout = 5000")
         conn.executescript(_SCHEMA)
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(responses)")}
+        if "history" not in columns:  # a version-1 file: its rows keep working (history NULL)
+            conn.execute("ALTER TABLE responses ADD COLUMN history BLOB")
+        conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
     except BaseException:
         conn.close()
         raise
