@@ -165,11 +165,12 @@ class ResponsesService:
                 # the client went away: the backend request is closed by aclosing; keep what we have
                 tr.fail("cancelled", "The client disconnected.", status="cancelled")
                 settled = True
-                self._store_later(p, response)
+                self._store_task(p, response)
                 raise
         if not settled:
             try:
-                await self._store(p, response)
+                # shielded: a client leaving now does not cancel a write that may already be applied
+                await asyncio.shield(self._store_task(p, response))
             except StoreUnavailable as exc:
                 yield tr.error_event("store_unavailable", f"The response could not be stored: {exc.message}")
                 return
@@ -203,19 +204,18 @@ class ResponsesService:
         if response.get("store", True):
             await self.store.put(self._record(p, response))
 
-    def _store_later(self, p: Prepared, response: dict[str, Any]) -> None:
-        if not response.get("store", True):
-            return
-
-        async def put() -> None:
-            try:
-                await self._store(p, response)
-            except Exception:
-                log.exception("could not store cancelled response %s", p.response_id)
-
-        task = asyncio.get_running_loop().create_task(put())
+    def _store_task(self, p: Prepared, response: dict[str, Any]) -> asyncio.Task[None]:
+        """The write of a response as a task the service owns (awaited on shutdown by `drain`), so
+        the cancellation of the request that waits for it cannot interrupt it."""
+        task = asyncio.get_running_loop().create_task(self._store(p, response))
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._store_done)
+        return task
+
+    def _store_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("storing a response failed: %s", task.exception())
 
     async def drain(self) -> None:
         """Wait for stores of cancelled responses still in flight (on shutdown)."""
