@@ -32,7 +32,11 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Starlet
         api = settings.response_api
         service: ResponsesService | None = None
         if api.enabled:
-            store = await open_store(api)
+            try:
+                store = await open_store(api)
+            except BaseException:
+                await upstream.aclose()
+                raise
             if api.store_backend == "memory":
                 log.warning("memory store: stored responses are lost when the gateway restarts")
             log.info("Response API enabled with %s backend", api.store_backend)

@@ -143,7 +143,7 @@ class ResponsesService:
             response, lambda prefix, i: item_id(prefix, p.response_id, i), p.tools, seal=self._sealer(p.req)
         )
         chunks = self.upstream.stream_chat(p.backend, p.chat_body, authorization=ctx.authorization)
-        settled = False
+        failure: UpstreamError | None = None
         async with aclosing(chunks):
             first = await anext(chunks, None)  # a backend error here is an HTTP error, not an event
             try:
@@ -159,22 +159,28 @@ class ResponsesService:
                     yield ev
             except UpstreamError as exc:
                 log.warning("backend failed mid-stream for %s: %s", p.response_id, exc.message)
-                for ev in tr.fail("server_error", f"The backend failed mid-stream: {exc.message}"):
-                    yield ev
+                failure = exc
+            except Exception as exc:  # a chunk of a shape the translator cannot read
+                log.warning("backend sent a malformed chunk for %s: %r", p.response_id, exc)
+                failure = UpstreamError(f"The backend sent a malformed stream chunk ({type(exc).__name__}).")
             except (asyncio.CancelledError, GeneratorExit):
                 # the client went away: the backend request is closed by aclosing; keep what we have
                 tr.fail("cancelled", "The client disconnected.", status="cancelled")
-                settled = True
-                self._store_task(p, response)
+                self._store_task(p, ctx, response)
                 raise
-        if not settled:
-            try:
-                # shielded: a client leaving now does not cancel a write that may already be applied
-                await asyncio.shield(self._store_task(p, response))
-            except StoreUnavailable as exc:
-                yield tr.error_event("store_unavailable", f"The response could not be stored: {exc.message}")
-                return
-            yield tr.terminal_event()
+            if failure is not None:
+                for ev in tr.fail("server_error", f"The backend failed mid-stream: {failure.message}"):
+                    yield ev
+        try:
+            # shielded: a client leaving now does not cancel a write that may already be applied
+            await asyncio.shield(self._store_task(p, ctx, response))
+        except Exception as exc:
+            message = exc.message if isinstance(exc, StoreUnavailable) else f"{type(exc).__name__}: {exc}"
+            yield tr.error_event("store_unavailable", f"The response could not be stored: {message}")
+            return
+        if failure is not None and not p.stream:
+            raise failure  # stored as failed; a non-streaming client gets the backend's 502 / 504
+        yield tr.terminal_event()
 
     def _sealer(self, req: dict[str, Any]) -> Sealer | None:
         """Seal reasoning items when the request asks for it and a key is configured (docs/API.md)."""
@@ -191,8 +197,9 @@ class ResponsesService:
             return None
         return self._cipher.seal
 
-    def _record(self, p: Prepared, response: dict[str, Any]) -> StoredResponse:
+    def _record(self, p: Prepared, ctx: RequestContext, response: dict[str, Any]) -> StoredResponse:
         return StoredResponse(
+            owner=ctx.owner,
             id=p.response_id,
             previous_response_id=p.req.get("previous_response_id"),
             input_items=p.input_items,
@@ -200,14 +207,14 @@ class ResponsesService:
             created_at=int(response["created_at"]),
         )
 
-    async def _store(self, p: Prepared, response: dict[str, Any]) -> None:
+    async def _store(self, p: Prepared, ctx: RequestContext, response: dict[str, Any]) -> None:
         if response.get("store", True):
-            await self.store.put(self._record(p, response))
+            await self.store.put(self._record(p, ctx, response))
 
-    def _store_task(self, p: Prepared, response: dict[str, Any]) -> asyncio.Task[None]:
+    def _store_task(self, p: Prepared, ctx: RequestContext, response: dict[str, Any]) -> asyncio.Task[None]:
         """The write of a response as a task the service owns (awaited on shutdown by `drain`), so
         the cancellation of the request that waits for it cannot interrupt it."""
-        task = asyncio.get_running_loop().create_task(self._store(p, response))
+        task = asyncio.get_running_loop().create_task(self._store(p, ctx, response))
         self._tasks.add(task)
         task.add_done_callback(self._store_done)
         return task

@@ -58,6 +58,24 @@ def test_backend_timeout_is_504(echo: EchoBackend) -> None:
     assert resp.status_code == 504 and resp.json()["error"]["type"] == "server_error"
 
 
+def test_backend_stalling_mid_stream_is_504_and_stored_failed(echo: EchoBackend) -> None:
+    settings = settings_from_dict(
+        {"backends": [{"name": "slow", "base_url": echo.base_url, "models": ["*"], "timeout_seconds": 0.5}]}
+    )
+    with run_gateway(settings) as gw, httpx.Client(timeout=10) as client:
+        resp = client.post(
+            f"{gw.base_url}/responses", json={"model": "m", "input": "a b c [stall-mid-stream]"}
+        )
+        assert resp.status_code == 504, resp.text
+        body = {"model": "m", "input": "a b c [stall-mid-stream]", "stream": True}
+        with client.stream("POST", f"{gw.base_url}/responses", json=body) as r:
+            events = [json.loads(line[6:]) for line in r.iter_lines() if line.startswith("data: ")]
+        assert events[-1]["type"] == "response.failed"
+        assert (
+            client.get(f"{gw.base_url}/responses/{events[-1]['response']['id']}").json()["status"] == "failed"
+        )
+
+
 def test_ids_identical_in_events_final_object_and_retrieval(memory_gateway: Gateway) -> None:
     body = {"model": "qwen3", "input": "same ids everywhere", "stream": True}
     with httpx.stream("POST", f"{memory_gateway.base_url}/responses", json=body, timeout=10) as resp:

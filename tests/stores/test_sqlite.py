@@ -188,3 +188,30 @@ async def test_a_version_1_file_keeps_working(open_store: OpenStore, tmp_path: P
     await store.put(newer)
     assert await store.get_chain(newer.id) == [root, child, *light([newer])]
     assert _rows(path, "PRAGMA user_version") == [(2,)]
+
+
+async def test_extended_ancestors_never_outlive_the_one_the_walk_stopped_at(open_store: OpenStore) -> None:
+    """ttl 100 s, slack 10 s: a later put must not leave an ancestor expiring before its descendants."""
+    clock = FakeClock(1000.0)
+    store = await open_store(ttl_seconds=100, clock=clock)
+    root = make_record(text="R")
+    a = make_record(root, text="A")
+    await store.put(root)
+    await store.put(a)
+    clock.now = 1005.0
+    b = make_record(a, text="B")
+    await store.put(b)
+    clock.now = 1010.0
+    c = make_record(b, text="C")
+    await store.put(c)
+    # R and A were extended to 1115 (1105 + slack) at 1005; at 1010 the walk from C stops at A, so B
+    # gets min(1110 + 10, 1115) = 1115: never later than its ancestor (it was 1120 before the fix)
+    for now in (1108.0, 1112.0, 1116.0, 1117.0):
+        clock.now = now
+        for record, chain in ((c, [root, a, b, c]), (b, [root, a, b]), (a, [root, a])):
+            if await store.get(record.id) is not None:  # every live record has its whole history
+                assert await store.get_chain(record.id) == light(chain), (now, record.id)
+    clock.now = 1112.0
+    assert await store.get(c.id) is None and await store.get_chain(b.id) == light([root, a, b])
+    clock.now = 1116.0
+    assert await store.get(b.id) is None and await store.get(a.id) is None

@@ -4,8 +4,9 @@ Run it with `python -m tests.support.echo_backend --host 127.0.0.1 --port N [--m
 (`--port 0` picks a free port); it prints `echo-backend ready on HOST:PORT` once listening.
 
 The reply is `echo: <text of the last user message>`, streamed one word per chunk. Directives in the
-last user message change that (see `_Directives`): `[fail:STATUS]`, `[die-mid-stream]`, `[slow:MS]`,
-`[hang]`, `[reasoning]`, `[refuse]`, `[call:NAME {json args}]`. A last `tool` message gives
+last user message change that (see `_Directives`): `[fail:STATUS]`, `[die-mid-stream]`,
+`[bad-chunk]`, `[stall-mid-stream]`, `[slow:MS]`, `[hang]`, `[reasoning]`, `[refuse]`,
+`[call:NAME {json args}]`. A last `tool` message gives
 `tool said: <content>`; a JSON `response_format` gives `{"echo": "<text>"}`. Directives are removed
 from the echoed text. `GET /_requests` lists what was received (body, authorization, disconnected);
 `POST /_reset` clears it.
@@ -28,7 +29,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-_SIMPLE_DIRECTIVE = re.compile(r"\[(fail:\d{3}|die-mid-stream|slow:\d+|hang|reasoning|refuse)\]")
+_SIMPLE_DIRECTIVE = re.compile(
+    r"\[(fail:\d{3}|die-mid-stream|bad-chunk|stall-mid-stream|slow:\d+|hang|reasoning|refuse)\]"
+)
 _CALL_START = "[call:"
 _CALL_NAME = re.compile(r"([A-Za-z0-9_.-]+)\s*")
 _WORD = re.compile(r"\S+\s*")
@@ -53,6 +56,8 @@ class _Directives:
     text: str
     fail: int | None = None
     die_mid_stream: bool = False
+    bad_chunk: bool = False
+    stall_mid_stream: bool = False
     slow_ms: int = 0
     hang: bool = False
     reasoning: bool = False
@@ -91,6 +96,10 @@ def _parse_directives(text: str) -> _Directives:
             d.slow_ms = int(token[5:])
         elif token == "die-mid-stream":
             d.die_mid_stream = True
+        elif token == "bad-chunk":
+            d.bad_chunk = True
+        elif token == "stall-mid-stream":
+            d.stall_mid_stream = True
         elif token == "hang":
             d.hang = True
         elif token == "reasoning":
@@ -395,6 +404,10 @@ async def _stream(
             if plan.directives.die_mid_stream and content_sent == 2:
                 _drop(request)
                 return resp
+            if plan.directives.stall_mid_stream and content_sent == 2:
+                await asyncio.sleep(3600)  # until the client gives up and goes away
+            if plan.directives.bad_chunk and content_sent == 2:  # valid JSON, not a chunk's shape
+                await resp.write(prefix + b',"choices":["oops"]}\n\n')
     if slow:
         await asyncio.sleep(slow)
     last = {"index": 0, "delta": {}, "logprobs": None, "finish_reason": plan.finish_reason}

@@ -49,15 +49,35 @@ def _ctx(request: Request) -> RequestContext:
     return RequestContext(owner="", authorization=request.headers.get("authorization"))
 
 
+_MAX_DEPTH = 128  # orjson reads deeper JSON than it can write back (254 levels): refuse it up front
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, dict | list))
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node if isinstance(v, dict | list))
+    return False
+
+
 async def _body(request: Request) -> Any:
     raw = await request.body()
     try:
-        return orjson.loads(raw)
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise InvalidRequest(
             "We could not parse the JSON body of your request. (HINT: This likely means you aren't "
             "using your HTTP library correctly. The OpenAI API expects a JSON payload.)"
         ) from None
+    # cheap test first: only a body with that many brackets can be that deep
+    if raw.count(b"[") + raw.count(b"{") > _MAX_DEPTH and _depth_exceeds(body, _MAX_DEPTH):
+        raise InvalidRequest(f"The JSON body is nested deeper than {_MAX_DEPTH} levels.")
+    return body
 
 
 async def create_response(request: Request) -> Response:

@@ -63,8 +63,9 @@ ON CONFLICT (id) DO UPDATE SET
 
 # Every live ancestor of the new record must live at least as long as it (`:expires_at`). Ancestors
 # outlive descendants (this statement keeps that true), so the walk stops at the first ancestor that
-# already lives long enough, and those it extends get `:extended` (a little more than needed): then an
-# active conversation rewrites its ancestors once per slack period, not on every turn (O(1) per put).
+# already lives long enough, and those it extends get `:extended` (a little more than needed, but never
+# more than the ancestor where the walk stopped): then an active conversation rewrites its ancestors
+# once per slack period, not on every turn (O(1) per put).
 _EXTEND_ANCESTORS = """
 WITH RECURSIVE ancestors (id, parent) AS (
     SELECT id, parent FROM responses
@@ -73,7 +74,13 @@ WITH RECURSIVE ancestors (id, parent) AS (
     SELECT r.id, r.parent FROM responses AS r JOIN ancestors AS a ON r.id = a.parent
     WHERE r.expires_at >= :now AND r.expires_at < :expires_at
 )
-UPDATE responses SET expires_at = :extended WHERE id IN (SELECT id FROM ancestors)
+UPDATE responses SET expires_at = MIN(:extended, COALESCE((
+    -- the ancestor where the walk stopped: the extended ones must not outlive it
+    SELECT MIN(r.expires_at) FROM responses AS r
+    WHERE r.id IN (SELECT parent FROM ancestors) AND r.id NOT IN (SELECT id FROM ancestors)
+        AND r.expires_at >= :expires_at
+), :extended))
+WHERE id IN (SELECT id FROM ancestors)
 """
 
 # The chain from the asked id up to its root; a referenced id without a row comes back with NULLs.

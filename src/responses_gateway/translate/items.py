@@ -22,13 +22,15 @@ _ID_PREFIX = {
     "tool_search_output": "tso",
     "reasoning": "rs",
 }
+# Fields each item type must carry, as strings (`output` may also be a list of parts).
 _REQUIRED = {
     "function_call": ("call_id", "name", "arguments"),
     "function_call_output": ("call_id", "output"),
     "custom_tool_call": ("call_id", "name", "input"),
     "custom_tool_call_output": ("call_id", "output"),
-    "item_reference": ("id",),
+    "tool_search_call": ("call_id",),
 }
+_MAY_BE_PARTS = frozenset({"output"})
 
 
 def _content(where: str, role: str, content: Any) -> list[dict[str, Any]]:
@@ -42,6 +44,11 @@ def _content(where: str, role: str, content: Any) -> list[dict[str, Any]]:
         )
     for j, part in enumerate(content):
         ptype = part.get("type") if isinstance(part, dict) else None
+        if not isinstance(ptype, str):
+            raise InvalidRequest(
+                f"Invalid value for '{where}.content[{j}]': expected an object with a string 'type'.",
+                param=f"{where}.content",
+            )
         if ptype == "input_file":
             raise InvalidRequest(
                 f"'{where}.content[{j}]': input_file parts are not supported by this gateway's backends.",
@@ -68,6 +75,10 @@ def normalize_input(raw: str | list[Any], response_id: str) -> list[Item]:
         if not isinstance(entry, dict):
             raise InvalidRequest(f"Invalid type for '{where}': expected an object.", param="input")
         itype = entry.get("type") or ("message" if "role" in entry else None)
+        if itype is None and set(entry) == {"id"}:
+            itype = "item_reference"  # `type` is optional on an item reference
+        if not isinstance(itype, str):
+            raise InvalidRequest(f"Invalid value for '{where}.type': expected a string.", param="input")
         if itype == "item_reference":
             if not isinstance(entry.get("id"), str):
                 raise InvalidRequest(f"Missing required parameter: '{where}.id'.", param="input")
@@ -80,9 +91,13 @@ def normalize_input(raw: str | list[Any], response_id: str) -> list[Item]:
         for key in _REQUIRED.get(itype, ()):
             if key not in item:
                 raise InvalidRequest(f"Missing required parameter: '{where}.{key}'.", param="input")
+            if not isinstance(item[key], str) and not (key in _MAY_BE_PARTS and isinstance(item[key], list)):
+                raise InvalidRequest(f"Invalid type for '{where}.{key}': expected a string.", param="input")
+        if "id" in item and item["id"] is not None and not isinstance(item["id"], str):
+            raise InvalidRequest(f"Invalid type for '{where}.id': expected a string.", param="input")
         if itype == "message":
             role = item.get("role")
-            if role not in ROLES:
+            if not isinstance(role, str) or role not in ROLES:
                 raise InvalidRequest(
                     f"Invalid value for '{where}.role': '{role}'. Supported values are: "
                     "'user', 'system', 'developer' and 'assistant'.",

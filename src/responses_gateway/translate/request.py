@@ -179,9 +179,9 @@ def build_chat_request(req: dict[str, Any], messages: list[Message], tool_map: T
     if effort:
         body["reasoning_effort"] = effort
     chat_tools = tool_map.chat_tools()
+    choice = tool_map.chat_tool_choice(req.get("tool_choice"))  # a named tool not in tools is a 400
     if chat_tools:
         body["tools"] = chat_tools
-        choice = tool_map.chat_tool_choice(req.get("tool_choice"))
         if choice is not None:
             body["tool_choice"] = choice
         if req.get("parallel_tool_calls") is not None:

@@ -44,6 +44,16 @@ _CUSTOM_PARAMS = {
     "additionalProperties": False,
 }
 
+_KIND = {str: "a string", dict: "an object", list: "an array"}
+
+
+def _name(tool: dict[str, Any], where: str) -> str:
+    name = tool.get("name")
+    if not isinstance(name, str) or not name:
+        raise InvalidRequest(f"Missing required parameter: '{where}.name'.", param=f"{where}.name")
+    return name
+
+
 CallKind = Literal["function_call", "custom_tool_call", "tool_search_call"]
 
 
@@ -79,6 +89,11 @@ class ToolMap:
         if not isinstance(tool, dict) or not isinstance(tool.get("type"), str):
             raise InvalidRequest(f"Invalid value for '{where}': expected an object with a type.", param=where)
         ttype = tool["type"]
+        for key, kind in (("description", str), ("parameters", dict), ("format", dict), ("tools", list)):
+            if tool.get(key) is not None and not isinstance(tool[key], kind):
+                raise InvalidRequest(
+                    f"Invalid type for '{where}.{key}': expected {_KIND[kind]}.", param=f"{where}.{key}"
+                )
         if ttype == "function":
             name = tool.get("name")
             if not isinstance(name, str) or not name:
@@ -96,10 +111,16 @@ class ToolMap:
                 ToolTarget("function_call", name),
             )
         elif ttype == "namespace":
-            ns = str(tool.get("name", ""))
+            ns = _name(tool, where)
             for j, sub in enumerate(tool.get("tools") or []):
-                if not isinstance(sub, dict) or not sub.get("name"):
+                if not isinstance(sub, dict) or not isinstance(sub.get("name"), str) or not sub["name"]:
                     raise InvalidRequest(f"Invalid value for '{where}.tools[{j}]'.", param=f"{where}.tools")
+                for key, kind in (("description", str), ("parameters", dict)):
+                    if sub.get(key) is not None and not isinstance(sub[key], kind):
+                        raise InvalidRequest(
+                            f"Invalid type for '{where}.tools[{j}].{key}': expected {_KIND[kind]}.",
+                            param=f"{where}.tools",
+                        )
                 self._function(
                     f"{ns}{NS_SEP}{sub['name']}",
                     sub.get("description"),
@@ -108,7 +129,7 @@ class ToolMap:
                     ToolTarget("function_call", str(sub["name"]), ns),
                 )
         elif ttype == "custom":
-            name = str(tool.get("name", ""))
+            name = _name(tool, where)
             desc = tool.get("description") or ""
             fmt = tool.get("format") or {}
             if fmt.get("type") == "grammar":
@@ -140,9 +161,13 @@ class ToolMap:
             return choice
         ctype = choice.get("type")
         if ctype in ("function", "custom"):
-            name = choice.get("name")
-            if choice.get("namespace"):
-                name = f"{choice['namespace']}{NS_SEP}{name}"
+            name, namespace = choice.get("name"), choice.get("namespace")
+            if not isinstance(name, str) or not isinstance(namespace, str | None):
+                raise InvalidRequest(
+                    "Invalid value for 'tool_choice': expected a tool name.", param="tool_choice"
+                )
+            if namespace:
+                name = f"{namespace}{NS_SEP}{name}"
             if name not in self._targets:
                 raise InvalidRequest(f"Tool choice '{name}' is not in tools.", param="tool_choice")
             return {"type": "function", "function": {"name": name}}

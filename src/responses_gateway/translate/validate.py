@@ -48,14 +48,20 @@ def _number(lo: float, hi: float) -> Check:
     return check
 
 
-def _int(lo: int) -> Check:
+def _int(lo: int, hi: int = 2**31 - 1) -> Check:
     def check(name: str, v: Any) -> None:
         if isinstance(v, bool) or not isinstance(v, int):
             raise _type_error(name, "an integer", v)
-        if v < lo:
-            raise InvalidRequest(f"Invalid '{name}': must be at least {lo}, got {v}.", param=name)
+        if not lo <= v <= hi:
+            raise InvalidRequest(f"Invalid '{name}': must be between {lo} and {hi}, got {v}.", param=name)
 
     return check
+
+
+def _nonempty(name: str, v: Any) -> None:
+    _string(name, v)
+    if not v:
+        raise InvalidRequest(f"Invalid '{name}': empty string.", param=name)
 
 
 def _object(name: str, v: Any) -> None:
@@ -137,10 +143,10 @@ def _reasoning(name: str, v: Any) -> None:
 
 
 FIELDS: dict[str, Check] = {
-    "model": _string,
+    "model": _nonempty,
     "input": _input,
     "instructions": _string,
-    "previous_response_id": _string,
+    "previous_response_id": _nonempty,
     "store": _bool,
     "stream": _bool,
     "stream_options": _object,
@@ -153,7 +159,7 @@ FIELDS: dict[str, Check] = {
     "frequency_penalty": _number(-2, 2),
     "max_output_tokens": _int(1),
     "max_tool_calls": _int(1),
-    "top_logprobs": _int(0),
+    "top_logprobs": _int(0, 20),
     "metadata": _metadata,
     "text": _text,
     "reasoning": _reasoning,
