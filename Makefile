@@ -105,7 +105,7 @@ cluster-up cluster-down cluster-status: $(STAMP) redis
 	@$(WITH_REDIS_PATH); "$(BIN)/python" scripts/redis_cluster.py $(@:cluster-%=%)
 
 bench: $(STAMP) redis
-	@$(WITH_REDIS_PATH); "$(BIN)/python" benchmarks/run_all.py
+	@$(WITH_REDIS_PATH); export PATH="$(abspath $(BIN)):$$PATH"; "$(BIN)/python" benchmarks/run_all.py
 
 clean:
 	rm -rf .pytest_cache .mypy_cache .ruff_cache build dist src/*.egg-info

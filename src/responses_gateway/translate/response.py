@@ -31,6 +31,7 @@ def new_response(req: dict[str, Any], response_id: str, created_at: int) -> Resp
         "parallel_tool_calls": req.get("parallel_tool_calls", True),
         "previous_response_id": req.get("previous_response_id"),
         "prompt_cache_key": req.get("prompt_cache_key"),
+        "prompt_cache_retention": req.get("prompt_cache_retention"),
         "reasoning": {"effort": (reasoning or {}).get("effort"), "summary": (reasoning or {}).get("summary")},
         "safety_identifier": req.get("safety_identifier"),
         "service_tier": req.get("service_tier") or "default",
