@@ -435,3 +435,84 @@ async def test_master_failover_recovers_without_losing_acknowledged_writes(
     finally:
         await store.aclose()
         redis_cluster.repair()
+
+
+@pytest.mark.redis
+async def test_a_delete_applied_but_not_confirmed_then_retried_reports_deleted(tmp_path: Path) -> None:
+    """The first attempt tombstones the record but its WAIT times out (the replica is frozen); the
+    retry finds the tombstone: that is this call's own delete, not a 404."""
+    require_redis_binaries()
+    ports = redis_servers.free_ports(2, start=18100)
+    master = redis_servers.RedisNode(port=ports[0], directory=tmp_path / "m")
+    replica = redis_servers.RedisNode(port=ports[1], directory=tmp_path / "r")
+    master.start()
+    replica.start()
+    try:
+        redis_servers.command(replica.port, "REPLICAOF", "127.0.0.1", str(master.port))
+        for _ in range(200):
+            if redis_servers.info(master.port, "replication").get("connected_slaves") == "1":
+                break
+            await asyncio.sleep(0.05)
+        store = await open_standalone_store(
+            master.address, wait_replicas=1, wait_timeout_ms=50, max_retries=5, read_timeout=2.0
+        )
+        try:
+            record = make_record()
+            await store.put(record)
+            replica.freeze()
+            asyncio.get_running_loop().call_later(0.12, replica.thaw)
+            assert await store.delete(record.id) is True
+            assert await store.get(record.id) is None
+            assert await store.delete(record.id) is False  # a later, separate delete: not found
+        finally:
+            await store.aclose()
+    finally:
+        replica.thaw()
+        replica.stop()
+        master.stop()
+
+
+@pytest.mark.redis
+async def test_requests_queued_behind_a_failed_connect_do_not_each_wait_a_timeout(tmp_path: Path) -> None:
+    """A frozen Redis at start-up: the first request's connect attempt times out; those queued behind
+    it share its back-off (fast 503s) instead of each spending a connect timeout in turn."""
+    require_redis_binaries()
+    node = redis_servers.start_standalone(tmp_path / "frozen")
+    node.freeze()
+    try:
+        store = await open_standalone_store(node.address, dial_timeout=0.5, read_timeout=0.5)
+        try:
+            await asyncio.sleep(0.6)  # past the back-off of the failed first contact in open()
+            started = time.monotonic()
+            results = await asyncio.gather(
+                *(store.get(make_record().id) for _ in range(8)), return_exceptions=True
+            )
+            elapsed = time.monotonic() - started
+            assert all(isinstance(r, StoreUnavailable) for r in results), results
+            # one failed attempt (about 3 s against a frozen server: TCP connects, PING times out),
+            # not eight in a row (24 s measured before the fix)
+            assert elapsed < 10.0, elapsed
+        finally:
+            await store.aclose()
+    finally:
+        node.thaw()
+        node.stop()
+
+
+@pytest.mark.redis
+async def test_a_child_of_a_missing_parent_is_not_written(redis_clean: str) -> None:
+    """The parent is gone (expired since the chain was read, or its slot is migrating here): the
+    put writes nothing and fails (retried, then 503) rather than store a child that outlives it."""
+    store = await open_standalone_store(redis_clean, max_retries=1)
+    try:
+        orphan = make_record(make_record())  # its parent was never stored
+        with pytest.raises(StoreUnavailable, match="TRYAGAIN|parent"):
+            await store.put(orphan)
+        assert (
+            redis_servers.command(
+                int(redis_clean.rsplit(":", 1)[1].split("/")[0]), "EXISTS", store.keys.key(orphan.id)
+            )
+            == 0
+        )
+    finally:
+        await store.aclose()

@@ -34,12 +34,21 @@ PUT = (
     + """
 local ttl = tonumber(ARGV[4])
 local max_hops = tonumber(ARGV[6])
+if ARGV[2] ~= '' and redis.call('EXISTS', key_of(ARGV[5], ARGV[2])) == 0 then
+  -- the parent is not here: its slot is being migrated to this node (ASK), or it expired since the
+  -- chain was read. Write nothing: a child must never outlive a missing parent.
+  return redis.error_reply('TRYAGAIN responses-gateway: parent ' .. ARGV[2] .. ' is not on this node')
+end
+-- One clock for the whole script, and absolute expiry times: Redis 7.0 reads the clock anew for
+-- each command of a script, so relative PEXPIREs issued later than a PTTL would drift later.
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 local own = redis.call('PTTL', KEYS[1])
 redis.call('HSET', KEYS[1], 'd', ARGV[1], 'h', ARGV[8], 'p', ARGV[2], 'o', ARGV[3])
 if own < ttl then
-  redis.call('PEXPIRE', KEYS[1], ttl)
+  redis.call('PEXPIREAT', KEYS[1], now + ttl)
 end
-local target = ttl + tonumber(ARGV[7])
+local target = now + ttl + tonumber(ARGV[7])
 local walked = {}
 local parent = ARGV[2]
 while parent ~= '' do
@@ -52,8 +61,9 @@ while parent ~= '' do
     break
   end
   if left >= ttl then
-    if left < target then
-      target = left
+    -- its expiry is at least now + left (PTTL was read at or after `now`): never extend past it
+    if now + left < target then
+      target = now + left
     end
     break
   end
@@ -61,7 +71,7 @@ while parent ~= '' do
   parent = redis.call('HGET', k, 'p') or ''
 end
 for i = 1, #walked do
-  redis.call('PEXPIRE', walked[i], target)
+  redis.call('PEXPIREAT', walked[i], target)
 end
 return #walked
 """
@@ -107,14 +117,18 @@ return out
 """
 )
 
-# KEYS[1] record key. ARGV: 1 owner. Turns a live record into a tombstone (empty `d`; `p`, `o` and
-# the TTL stay). Returns 1 when it was live and owned by ARGV[1], else 0.
+# KEYS[1] record key. ARGV: 1 owner. Turns a live record into a tombstone (empty `d` and `h`; `p`,
+# `o` and the TTL stay). Returns 1 when it was live and owned by ARGV[1]; 2 when it already was a
+# tombstone of that owner (written again, so that a WAIT after a retried delete covers it); else 0.
 DELETE = """
 local r = redis.call('HMGET', KEYS[1], 'd', 'o')
-if not r[2] or r[2] ~= ARGV[1] or not r[1] or r[1] == '' then
+if not r[2] or r[2] ~= ARGV[1] then
   return 0
 end
 redis.call('HSET', KEYS[1], 'd', '', 'h', '')
+if not r[1] or r[1] == '' then
+  return 2
+end
 return 1
 """
 

@@ -160,8 +160,18 @@ class RedisStore:
         return [_decode_link(blob, owner) for blob in reversed(reply[2:])]
 
     async def delete(self, response_id: str, *, owner: str = "") -> bool:
-        result = await self._write("delete", DELETE_SCRIPT, self.keys.key(response_id), [owner])
-        return int(result) == 1
+        key = self.keys.key(response_id)
+        attempts = 0
+
+        def attempt() -> Awaitable[Any]:
+            nonlocal attempts
+            attempts += 1
+            return self._write_once(DELETE_SCRIPT, key, [owner])
+
+        result = int(await self._run("delete", attempt))
+        # 2 = already a tombstone of this owner: after a retry, most likely made by our own first
+        # attempt, applied but not acknowledged; the script wrote it again so that WAIT covers it
+        return result == 1 or (result == 2 and attempts > 1)
 
     async def get_item(self, item_id: str, *, owner: str = "") -> Item | None:
         response_id = ids.response_id_of_item(item_id)
@@ -213,9 +223,12 @@ class RedisStore:
             return await self._command("EVAL", script.source, 1, key, *args)
 
     async def _write(self, operation: str, script: LuaScript, key: str, args: list[Any]) -> Any:
+        return await self._run(operation, lambda: self._write_once(script, key, args))
+
+    def _write_once(self, script: LuaScript, key: str, args: list[Any]) -> Awaitable[Any]:
         if self._wait_replicas <= 0:
-            return await self._run(operation, lambda: self._eval(script, key, args))
-        return await self._run(operation, lambda: self._eval_and_wait(script, key, args))
+            return self._eval(script, key, args)
+        return self._eval_and_wait(script, key, args)
 
     async def _eval_and_wait(self, script: LuaScript, key: str, args: list[Any]) -> Any:
         """The script and `WAIT n timeout` in one round trip on one connection; a short WAIT is
@@ -260,6 +273,9 @@ class RedisStore:
         async with self._connect_lock:
             if self._ready:
                 return
+            # waiters queued behind a failed attempt share its back-off instead of each trying again
+            if time.monotonic() < self._next_connect_at:
+                raise StoreUnavailable("redis store: Redis is not reachable yet", retry_after=1)
             with map_errors("connect"):
                 try:
                     if isinstance(self._client, RedisCluster):
@@ -268,6 +284,8 @@ class RedisStore:
                     else:
                         # redis-py leaves Redis.execute_command unannotated
                         await self._client.execute_command("PING")  # type: ignore[no-untyped-call]
+                except asyncio.CancelledError:
+                    raise  # the caller went away: not a verdict on Redis
                 except BaseException:
                     self._connect_failures += 1
                     delay = min(_CONNECT_BACKOFF_MAX, 0.25 * 2 ** (self._connect_failures - 1))
