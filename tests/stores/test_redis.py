@@ -506,7 +506,7 @@ async def test_a_child_of_a_missing_parent_is_not_written(redis_clean: str) -> N
     store = await open_standalone_store(redis_clean, max_retries=1)
     try:
         orphan = make_record(make_record())  # its parent was never stored
-        with pytest.raises(StoreUnavailable, match="TRYAGAIN|parent"):
+        with pytest.raises(StoreUnavailable, match=r"TRYAGAIN|parent"):
             await store.put(orphan)
         assert (
             redis_servers.command(
