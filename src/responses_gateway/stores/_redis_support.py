@@ -81,10 +81,6 @@ RETRYABLE: tuple[type[BaseException], ...] = (
     rex.ReadOnlyError,
     WaitNotConfirmed,
     OSError,
-    # redis-py 8.1's asyncio connection can lose its writer to a concurrent disconnect during a
-    # failover and then raises AttributeError ('NoneType' object has no attribute 'writelines'):
-    # a dead socket, not a bug of ours (seen in tests/reliability under load).
-    AttributeError,
 )
 NOT_RETRYABLE: tuple[type[BaseException], ...] = (rex.AuthenticationError, rex.AuthorizationError)
 
@@ -97,9 +93,24 @@ def map_errors(operation: str) -> Iterator[None]:
     except StoreUnavailable:
         raise
     # RedisClusterException is not a RedisError; OSError covers asyncio's TimeoutError too.
-    except (rex.RedisError, rex.RedisClusterException, OSError, AttributeError) as exc:
+    except (rex.RedisError, rex.RedisClusterException, OSError) as exc:
         raise StoreUnavailable(
             f"redis store unavailable during {operation}: {type(exc).__name__}: {exc}", retry_after=1
+        ) from exc
+
+
+@contextlib.contextmanager
+def connection_races() -> Iterator[None]:
+    """Around driver calls only. In a failover, redis-py 8.1 can lose a pooled connection's stream
+    to a concurrent disconnect and then fails from deep inside with AttributeError ('NoneType' object
+    has no attribute 'writelines') or, under uvloop, RuntimeError ('unable to perform operation on
+    <TCPTransport closed=True>'): a dead socket, so a ConnectionError (retried, then 503). Both were
+    seen as 500s in tests/reliability under load."""
+    try:
+        yield
+    except (AttributeError, RuntimeError) as exc:
+        raise rex.ConnectionError(
+            f"connection closed under the driver ({type(exc).__name__}: {exc})"
         ) from exc
 
 

@@ -27,6 +27,7 @@ from responses_gateway.stores._redis_scripts import DELETE_SCRIPT, GET_CHAIN_SCR
 from responses_gateway.stores._redis_support import (
     RetryPolicy,
     WaitNotConfirmed,
+    connection_races,
     format_go_duration,
     map_errors,
     parse_address,
@@ -207,7 +208,8 @@ class RedisStore:
         except TimeoutError:
             raise StoreUnavailable("redis store: connection pool exhausted", retry_after=1) from None
         try:
-            return await fn()
+            with connection_races():
+                return await fn()
         finally:
             self._slots.release()
 
@@ -276,7 +278,7 @@ class RedisStore:
             # waiters queued behind a failed attempt share its back-off instead of each trying again
             if time.monotonic() < self._next_connect_at:
                 raise StoreUnavailable("redis store: Redis is not reachable yet", retry_after=1)
-            with map_errors("connect"):
+            with map_errors("connect"), connection_races():
                 try:
                     if isinstance(self._client, RedisCluster):
                         await self._client.initialize()
