@@ -1,8 +1,10 @@
-"""Cluster-only plumbing: a script and its WAIT sent together on ONE connection to the slot's master.
+"""Cluster-only plumbing: every script call sent on ONE connection to the slot's master, with its WAIT.
 
 RedisCluster routes WAIT (a keyless command) to every primary, and its pipeline re-sends a redirected
-command alone, so neither can pair a write with its WAIT. We pin both to the master of the key's
-slot with ClusterNode.execute_pipeline and handle MOVED / ASK / NOSCRIPT / lost nodes ourselves.
+command alone, so neither can pair a write with its WAIT. And redis-py 8.1 follows ASK by sending
+`ASKING` and the command on two different pooled connections, which fails while a slot migrates.
+So every script call is pinned to the master of the key's slot with ClusterNode.execute_pipeline
+(`ASKING` and the call on the same connection), and MOVED / ASK / NOSCRIPT / lost nodes are handled here.
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ async def eval_with_wait(
     timeout_ms: int,
     on_round_trip: Any,
 ) -> tuple[Any, Any]:
-    """Run `script` on `key` then `WAIT replicas timeout_ms` in the same round trip on the same
-    connection. Returns (script result, WAIT result or the exception WAIT replied with).
-    Raises connection errors, and MOVED/ASK after `_MAX_REDIRECTS` (the caller's retry refreshes)."""
+    """Run `script` on `key`, then (when `replicas` > 0) `WAIT replicas timeout_ms`, in the same round
+    trip on the same connection. Returns (script result, WAIT result or the exception WAIT replied
+    with, or None without WAIT). Raises connection errors, and MOVED/ASK after `_MAX_REDIRECTS` (the
+    caller's retry refreshes)."""
     await client.initialize()  # no-op when initialised; rediscovers after the driver dropped its map
     use_eval = False
     asking_node: ClusterNode | None = None
@@ -40,11 +43,9 @@ async def eval_with_wait(
         if asking_node is not None:
             head.append(PipelineCommand(0, "ASKING"))
         call = ("EVAL", script.source) if use_eval else ("EVALSHA", script.sha)
-        cmds = [
-            *head,
-            PipelineCommand(len(head), *call, 1, key, *args),
-            PipelineCommand(len(head) + 1, "WAIT", replicas, timeout_ms),
-        ]
+        cmds = [*head, PipelineCommand(len(head), *call, 1, key, *args)]
+        if replicas > 0:
+            cmds.append(PipelineCommand(len(head) + 1, "WAIT", replicas, timeout_ms))
         on_round_trip(len(cmds))
         try:
             await node.execute_pipeline(cmds)
@@ -54,7 +55,8 @@ async def eval_with_wait(
             await node.disconnect_free_connections()
             await client.nodes_manager.initialize()
             raise
-        result, waited = cmds[-2].result, cmds[-1].result
+        result = cmds[len(head)].result
+        waited = cmds[-1].result if replicas > 0 else None
         asking_node = None
         if isinstance(result, rex.NoScriptError) and not use_eval:
             use_eval = True

@@ -219,6 +219,9 @@ class RedisStore:
 
     async def _eval(self, script: LuaScript, key: str, args: list[Any]) -> Any:
         """EVALSHA, and EVAL (which also caches the script) when the node answers NOSCRIPT."""
+        if isinstance(self._client, RedisCluster):  # one connection per call, ASK included
+            result, _ = await eval_with_wait(self._client, script, key, args, 0, 0, self.stats.add)
+            return result
         try:
             return await self._command("EVALSHA", script.sha, 1, key, *args)
         except rex.NoScriptError:
