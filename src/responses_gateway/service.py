@@ -169,8 +169,13 @@ class ResponsesService:
                 self._store_task(p, ctx, response)
                 raise
             if failure is not None:
-                for ev in tr.fail("server_error", f"The backend failed mid-stream: {failure.message}"):
-                    yield ev
+                closing = tr.fail("server_error", f"The backend failed mid-stream: {failure.message}")
+                try:
+                    for ev in closing:
+                        yield ev
+                except (asyncio.CancelledError, GeneratorExit):
+                    self._store_task(p, ctx, response)  # settled as failed: keep it even so
+                    raise
         try:
             # shielded: a client leaving now does not cancel a write that may already be applied
             await asyncio.shield(self._store_task(p, ctx, response))
