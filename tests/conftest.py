@@ -123,3 +123,14 @@ def redis_cluster_clean(
 
 # ==== Echo backend (owner: the core) =============================================================
 from tests.support.echo_fixtures import echo, echo_backend  # noqa: E402, F401
+
+
+@pytest.fixture
+def started_cluster(
+    redis_cluster_clean: list[str], redis_cluster: redis_servers.RedisCluster | None
+) -> redis_servers.RedisCluster:
+    """The cluster this session started (healthy, flushed), for tests that look at or break its nodes.
+    Only a run given `--redis-cluster-url` has none; CI never gives it, so CI never skips these."""
+    if redis_cluster is None:
+        pytest.skip("needs the cluster this session started, not one given by --redis-cluster-url")
+    return redis_cluster

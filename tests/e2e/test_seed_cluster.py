@@ -56,14 +56,10 @@ def _keys_per_node(cluster: redis_servers.RedisCluster, response_id: str) -> dic
 
 
 def test_seed_against_cluster(
-    redis_cluster_clean: list[str],
-    redis_cluster: redis_servers.RedisCluster | None,
-    echo: EchoBackend,
-    tmp_path: Path,
+    started_cluster: redis_servers.RedisCluster, echo: EchoBackend, tmp_path: Path
 ) -> None:
-    if redis_cluster is None:
-        pytest.skip("needs a cluster this session started (KEYS is checked node by node)")
-    cfg = _config(tmp_path / "config.yaml", echo.base_url, _seed_option_1(redis_cluster_clean))
+    redis_cluster = started_cluster  # KEYS and DBSIZE are checked node by node
+    cfg = _config(tmp_path / "config.yaml", echo.base_url, _seed_option_1(redis_cluster.addresses))
     client = httpx.Client(timeout=15)
     with GatewayProcess(cfg, tmp_path / "gw.log") as gw:
         log = gw.log.read_text()

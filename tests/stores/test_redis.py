@@ -282,12 +282,8 @@ def _keys_on(port: int, pattern: str = "sr:*") -> list[str]:
 
 
 @pytest.mark.redis_cluster
-async def test_a_record_lives_on_one_master_and_its_replica(
-    redis_cluster_clean: list[str], redis_cluster: RedisCluster | None
-) -> None:
-    if redis_cluster is None:
-        pytest.skip("needs the cluster this session started")
-    store = await open_cluster_store(redis_cluster_clean)
+async def test_a_record_lives_on_one_master_and_its_replica(started_cluster: RedisCluster) -> None:
+    store = await open_cluster_store(started_cluster.addresses)
     try:
         record = make_record()
         await store.put(record)
@@ -295,7 +291,7 @@ async def test_a_record_lives_on_one_master_and_its_replica(
         assert key.startswith("sr:response:") and record.id in key
         deadline = time.monotonic() + 5
         while True:
-            holders = [p for p in redis_cluster.ports if _keys_on(p) == [key]]
+            holders = [p for p in started_cluster.ports if _keys_on(p) == [key]]
             if len(holders) == 2 or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.05)
@@ -304,22 +300,18 @@ async def test_a_record_lives_on_one_master_and_its_replica(
         a, b = (roles[p] for p in holders)
         master, replica = (a, b) if a["master"] else (b, a)
         assert master["master"] and replica["replica"] and replica["master_id"] == master["id"]
-        others = [p for p in redis_cluster.ports if p not in holders]
+        others = [p for p in started_cluster.ports if p not in holders]
         assert all(_keys_on(p) == [] for p in others)
     finally:
         await store.aclose()
 
 
 @pytest.mark.redis_cluster
-async def test_new_threads_spread_over_all_masters(
-    redis_cluster_clean: list[str], redis_cluster: RedisCluster | None
-) -> None:
-    if redis_cluster is None:
-        pytest.skip("needs the cluster this session started")
-    store = await open_cluster_store(redis_cluster_clean)
+async def test_new_threads_spread_over_all_masters(started_cluster: RedisCluster) -> None:
+    store = await open_cluster_store(started_cluster.addresses)
     try:
         await asyncio.gather(*(store.put(make_record()) for _ in range(300)))
-        sizes = [command(m.port, "DBSIZE") for m in redis_cluster.masters()]
+        sizes = [command(m.port, "DBSIZE") for m in started_cluster.masters()]
         assert len(sizes) == 3 and sum(sizes) == 300
         assert min(sizes) >= 50, sizes
     finally:
@@ -327,12 +319,8 @@ async def test_new_threads_spread_over_all_masters(
 
 
 @pytest.mark.redis_cluster
-async def test_wait_replicas_confirms_and_fails_closed_without_replica(
-    redis_cluster_clean: list[str], redis_cluster: RedisCluster | None
-) -> None:
-    if redis_cluster is None:
-        pytest.skip("needs the cluster this session started")
-    store = await open_cluster_store(redis_cluster_clean, wait_replicas=1, wait_timeout_ms=200)
+async def test_wait_replicas_confirms_and_fails_closed_without_replica(started_cluster: RedisCluster) -> None:
+    store = await open_cluster_store(started_cluster.addresses, wait_replicas=1, wait_timeout_ms=200)
     try:
         record = make_record()
         await store.put(record)  # warm the script cache
@@ -344,10 +332,10 @@ async def test_wait_replicas_confirms_and_fails_closed_without_replica(
 
         master = next(
             m
-            for m in redis_cluster.masters()
+            for m in started_cluster.masters()
             if store.keys.key(record.id).encode() in command(m.port, "KEYS", "sr:*")
         )
-        replica = redis_cluster.replica_of(master)[0]
+        replica = started_cluster.replica_of(master)[0]
         replica.kill()
         started = time.monotonic()
         with pytest.raises(StoreUnavailable) as info:
@@ -364,7 +352,7 @@ async def test_wait_replicas_confirms_and_fails_closed_without_replica(
         assert confirmed > 0
     finally:
         await store.aclose()
-        redis_cluster.repair()
+        started_cluster.repair()
 
 
 @pytest.mark.redis_cluster
@@ -401,17 +389,15 @@ async def test_cluster_down_at_open_then_up(tmp_path: Path, caplog: pytest.LogCa
 @pytest.mark.redis_cluster
 @pytest.mark.slow
 async def test_master_failover_recovers_without_losing_acknowledged_writes(
-    redis_cluster_clean: list[str], redis_cluster: RedisCluster | None
+    started_cluster: RedisCluster,
 ) -> None:
-    if redis_cluster is None:
-        pytest.skip("needs the cluster this session started")
-    store = await open_cluster_store(redis_cluster_clean)
+    store = await open_cluster_store(started_cluster.addresses)
     acked: list[Any] = []
     try:
         root = make_record()
         await store.put(root)
-        master = redis_cluster.masters()[0]
-        victim = next(m for m in redis_cluster.masters() if _node_name(store, root.id) == m.address)
+        master = started_cluster.masters()[0]
+        victim = next(m for m in started_cluster.masters() if _node_name(store, root.id) == m.address)
         del master
         victim.kill()
         failures = 0
@@ -434,7 +420,7 @@ async def test_master_failover_recovers_without_losing_acknowledged_writes(
         assert [r.id for r in chain] == [root.id] + [r.id for r in acked]
     finally:
         await store.aclose()
-        redis_cluster.repair()
+        started_cluster.repair()
 
 
 @pytest.mark.redis
