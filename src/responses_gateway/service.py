@@ -125,15 +125,20 @@ class ResponsesService:
         return Prepared(req, response_id, items, build_chat_request(req, messages, tools), backend, tools)
 
     async def _resolve(self, items: list[Item], ctx: RequestContext) -> list[Item]:
+        """Replace each `item_reference` by its stored item; the look-ups run concurrently (one
+        round trip of latency however many references a full-history client sends)."""
+        ids = sorted({it["id"] for it in items if it["type"] == "item_reference"})
+        found = await asyncio.gather(*(self.store.get_item(i, owner=ctx.owner) for i in ids))
+        by_id = dict(zip(ids, found, strict=True))
         resolved: list[Item] = []
         for item in items:
             if item["type"] != "item_reference":
                 resolved.append(item)
                 continue
-            found = await self.store.get_item(item["id"], owner=ctx.owner)
-            if found is None:
+            stored = by_id[item["id"]]
+            if stored is None:
                 raise InvalidRequest(f"Item with id '{item['id']}' not found.", param="input")
-            resolved.append(found)
+            resolved.append(stored)
         return resolved
 
     async def run(self, p: Prepared, ctx: RequestContext) -> AsyncGenerator[Event, None]:
