@@ -1,12 +1,11 @@
-"""MemoryStore-only behaviour: the bound and its eviction order, TTL with a fake clock."""
+"""MemoryStore-only behaviour: the bound and its eviction order, TTL with a fake clock, segments."""
 
 from __future__ import annotations
 
 import pytest
 
-from responses_gateway.stores.base import ChainIncomplete
 from responses_gateway.stores.memory import MemoryStore
-from tests.stores.records import FakeClock, light, make_record, put_chain
+from tests.stores.records import FakeClock, history, make_record, put_chain
 
 
 async def test_evicts_the_oldest_when_full() -> None:
@@ -29,10 +28,20 @@ async def test_a_chain_in_use_outlives_an_idle_one() -> None:
     active.append(make_record(active[-1]))
     await store.put(active[-1])  # full: the idle root, now the oldest, goes first
     assert await store.get(idle[0].id) is None
-    assert await store.get_chain(active[-1].id) == light(active)
-    with pytest.raises(ChainIncomplete) as info:
-        await store.get_chain(idle[1].id)
-    assert info.value.missing_id == idle[0].id
+    assert await store.get(idle[1].id) == idle[1]
+    assert await store.get_history(active[-1].id) == history(active)
+
+
+async def test_a_branch_in_use_keeps_its_ancestors() -> None:
+    store = MemoryStore(max_responses=5, ttl_seconds=3600)
+    trunk = await put_chain(store, 3)
+    idle = make_record()
+    await store.put(idle)
+    branch = await put_chain(store, 1, parent=trunk[0])  # extends trunk's segment, not idle
+    assert len(store) == 5
+    await store.put(make_record())  # full: idle, the least recently extended, goes
+    assert await store.get(idle.id) is None
+    assert await store.get_history(branch[0].id) == history([trunk[0], *branch])
 
 
 async def test_ttl_and_extension_with_a_clock() -> None:
@@ -44,10 +53,24 @@ async def test_ttl_and_extension_with_a_clock() -> None:
     child = make_record(root)
     await store.put(child)
     clock.now += 90
-    assert await store.get_chain(child.id) == light([root, child])
+    assert await store.get_history(child.id) == history([root, child])
     clock.now += 11
     assert await store.get(root.id) is None
     assert await store.get(child.id) is None
+
+
+async def test_a_branch_extends_the_segments_it_branches_from() -> None:
+    clock = FakeClock()
+    store = MemoryStore(max_responses=100, ttl_seconds=100, clock=clock)
+    chain = await put_chain(store, 10)
+    clock.now += 90
+    mid = make_record(chain[4])
+    deeper = make_record(mid)
+    await store.put(mid)
+    await store.put(deeper)
+    clock.now += 90
+    assert await store.get_history(deeper.id) == history([*chain[:5], mid, deeper])
+    assert await store.get_history(chain[-1].id) == history(chain)
 
 
 async def test_expired_records_are_dropped_on_the_next_put() -> None:
@@ -65,6 +88,16 @@ async def test_idempotent_put_keeps_one_entry() -> None:
     await store.put(record)
     await store.put(record)
     assert len(store) == 1
+
+
+async def test_a_linear_chain_is_one_segment() -> None:
+    """The read walks one segment per branch point: a linear chain of any depth is one."""
+    store = MemoryStore(max_responses=10_000, ttl_seconds=3600)
+    chain = await put_chain(store, 1000)
+    assert len(store._segments) == 1
+    await put_chain(store, 3, parent=chain[500])  # a branch from the middle: one more segment
+    await put_chain(store, 3, parent=chain[-1])  # more turns at the tip: no new segment
+    assert len(store._segments) == 2
 
 
 def test_max_responses_must_be_positive() -> None:

@@ -9,7 +9,7 @@ from typing import TypeVar
 from prometheus_client import Counter, Histogram
 
 from responses_gateway.errors import StoreUnavailable
-from responses_gateway.stores.base import Item, ResponseStore, StoredResponse
+from responses_gateway.stores.base import ResponseStore, StoredResponse
 
 T = TypeVar("T")
 
@@ -39,13 +39,13 @@ class InstrumentedStore:
     async def get(self, response_id: str, *, owner: str = "") -> StoredResponse | None:
         return await self._timed("get", lambda: self.inner.get(response_id, owner=owner))
 
-    async def get_chain(self, response_id: str, *, owner: str = "") -> list[StoredResponse] | None:
-        return await self._timed("get_chain", lambda: self.inner.get_chain(response_id, owner=owner))
+    async def get_history(self, response_id: str, *, owner: str = "") -> list[bytes] | None:
+        return await self._timed("get_history", lambda: self.inner.get_history(response_id, owner=owner))
 
     async def delete(self, response_id: str, *, owner: str = "") -> bool:
         return await self._timed("delete", lambda: self.inner.delete(response_id, owner=owner))
 
-    async def get_item(self, item_id: str, *, owner: str = "") -> Item | None:
+    async def get_item(self, item_id: str, *, owner: str = "") -> bytes | None:
         return await self._timed("get_item", lambda: self.inner.get_item(item_id, owner=owner))
 
     async def ping(self) -> None:
