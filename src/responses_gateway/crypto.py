@@ -11,9 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
-from typing import Any
 
-import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -36,15 +34,14 @@ class ReasoningCipher:
         key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(secret.encode())
         self._aead = AESGCM(key)
 
-    def seal(self, item: dict[str, Any]) -> str:
-        """The `encrypted_content` of a reasoning item: its content and summary, sealed."""
-        payload = orjson.dumps({"content": item.get("content") or [], "summary": item.get("summary") or []})
+    def seal(self, payload: bytes) -> str:
+        """The `encrypted_content` of a reasoning item: its content and summary (as JSON), sealed."""
         nonce = os.urandom(_NONCE)
         sealed = nonce + self._aead.encrypt(nonce, payload, _AAD)
         return _PREFIX + base64.urlsafe_b64encode(sealed).decode().rstrip("=")
 
-    def open(self, token: str) -> dict[str, Any] | None:
-        """The sealed `{"content", "summary"}`, or None for a token we did not make or that was altered."""
+    def open(self, token: str) -> bytes | None:
+        """The sealed payload, or None for a token we did not make or that was altered."""
         if not isinstance(token, str) or not token.startswith(_PREFIX):
             return None
         raw = token[len(_PREFIX) :]
@@ -52,8 +49,6 @@ class ReasoningCipher:
             sealed = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
             if len(sealed) <= _NONCE:
                 return None
-            payload = self._aead.decrypt(sealed[:_NONCE], sealed[_NONCE:], _AAD)
-            value = orjson.loads(payload)
+            return self._aead.decrypt(sealed[:_NONCE], sealed[_NONCE:], _AAD)
         except (InvalidTag, binascii.Error, ValueError):
             return None
-        return value if isinstance(value, dict) else None

@@ -1,9 +1,10 @@
 """ResponsesService: create / retrieve / delete / list input items. No HTTP here, no SQL.
 
-Create is one async generator of events (`run`); the non-streaming reply folds it (`fold`). The
-response is stored before its terminal event is yielded, so a follow-up on any replica finds it.
-If the consumer goes away mid-stream, the backend request is closed and what was generated is
-stored as `cancelled` by a task the service owns (awaited on shutdown).
+A create is prepared once (`prepare`), then run either as a stream of events (`stream`) or as one
+reply (`respond`): both drive the same translator over the backend's chunks (`_drive`), which stores
+the response before a terminal event or reply leaves. If the consumer goes away mid-stream, the
+backend request is closed and what was generated is stored as `cancelled` by a task the service
+owns (awaited on shutdown). Only expected errors are caught here (UpstreamError, StoreUnavailable).
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
-from dataclasses import dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import msgspec
 
 from responses_gateway.config import BackendSettings, ResponseAPISettings
 from responses_gateway.crypto import ReasoningCipher
@@ -26,26 +29,37 @@ from responses_gateway.errors import (
     UpstreamError,
 )
 from responses_gateway.ids import item_id, new_response_id
+from responses_gateway.protocol.chat import ChatChunk, ChatRequest
+from responses_gateway.protocol.events import Event
+from responses_gateway.protocol.items import InputItem, Item, ItemReference, Reasoning
+from responses_gateway.protocol.request import CreateRequest
+from responses_gateway.protocol.response import Deleted, Response
 from responses_gateway.stores.base import ChainIncomplete, ResponseStore, StoredResponse
-from responses_gateway.translate.items import normalize_input, open_reasoning, references
-from responses_gateway.translate.request import build_chat_request, build_messages, check_tool_outputs
+from responses_gateway.translate.items import normalize_input, open_reasoning, references, seal_payload
+from responses_gateway.translate.request import (
+    build_chat_request,
+    check_tool_outputs,
+    encode_messages,
+    messages_json,
+    render,
+)
 from responses_gateway.translate.response import new_response
-from responses_gateway.translate.stream import Event, Sealer, StreamTranslator
+from responses_gateway.translate.stream import Sealer, StreamTranslator
 from responses_gateway.translate.tools import ToolMap
-from responses_gateway.translate.validate import validate_create
 
 log = logging.getLogger("responses_gateway.service")
 
-Item = dict[str, Any]
 ENCRYPTED_REASONING = "reasoning.encrypted_content"
+_encode = msgspec.json.Encoder().encode
+_decode_item = msgspec.json.Decoder(Item).decode
 
 
 class Upstream(Protocol):
     def backend_for(self, model: str) -> BackendSettings: ...
 
     def stream_chat(
-        self, backend: BackendSettings, body: dict[str, Any], *, authorization: str | None
-    ) -> AsyncGenerator[dict[str, Any], None]: ...
+        self, backend: BackendSettings, body: ChatRequest, *, authorization: str | None
+    ) -> AsyncGenerator[ChatChunk, None]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,16 +72,26 @@ class RequestContext:
 class Prepared:
     """A validated create request, with its history read and its chat body built."""
 
-    req: dict[str, Any]
+    req: CreateRequest
     response_id: str
     input_items: list[Item]
-    chat_body: dict[str, Any]
+    chat_body: ChatRequest
     backend: BackendSettings
     tools: ToolMap
 
     @property
     def stream(self) -> bool:
-        return bool(self.req.get("stream"))
+        return bool(self.req.stream)
+
+
+@dataclass(slots=True)
+class _Outcome:
+    """How a run ended: the settled response (and its JSON), or the backend's failure too."""
+
+    response: Response | None = None
+    body: bytes = b""
+    failure: UpstreamError | None = None
+    stored: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
 class ResponsesService:
@@ -87,68 +111,94 @@ class ResponsesService:
         self._cipher = ReasoningCipher(settings.encryption_key) if settings.encryption_key else None
         self._warned_no_key = False
 
-    # -- create -----------------------------------------------------------------------------------
+    # -- create: prepare --------------------------------------------------------------------------
 
-    async def prepare(self, body: Any, ctx: RequestContext) -> Prepared:
-        """Validate, read the chain (one store call), resolve item references, build the chat body."""
-        req = validate_create(body)
-        tools = ToolMap(req.get("tools"), reject_hosted=self.settings.reject_hosted_tools)
-        backend = self.upstream.backend_for(req["model"])
-        prev = req.get("previous_response_id")
-        history: Sequence[StoredResponse] = ()
-        if prev:
-            try:
-                chain = await self.store.get_chain(prev, owner=ctx.owner)
-            except ChainIncomplete as exc:
-                raise InvalidRequest(
-                    f"Previous response with id '{prev}' has an incomplete history "
-                    f"(an earlier turn, {exc.missing_id}, expired).",
-                    param="previous_response_id",
-                    code="previous_response_not_found",
-                ) from None
-            if chain is None:
-                raise PreviousResponseNotFound(prev)
-            history = chain
+    async def prepare(self, req: CreateRequest, ctx: RequestContext) -> Prepared:
+        """Read the history (one store call), resolve item references, build the chat body."""
+        tools = ToolMap(req.tools, reject_hosted=self.settings.reject_hosted_tools)
+        backend = self.upstream.backend_for(req.model)
+        prev = req.previous_response_id
+        history = await self._history(prev, ctx) if prev else []
         response_id = new_response_id(prev)
-        items = normalize_input(req.get("input", []), response_id)
+        raw_items = normalize_input(req.input, response_id)
         if self._cipher is not None:
-            open_reasoning(items, self._cipher.open)
-        if references(items):
-            items = await self._resolve(items, ctx)
-        context: list[Item] = []
-        for record in history:
-            context += record.input_items
-            context += record.output_items
-        context += items
-        check_tool_outputs(context)
-        messages = build_messages(req.get("instructions"), context, tools)
+            open_reasoning(raw_items, self._cipher.open)
+        items = await self._resolve(raw_items, ctx)
+        check_tool_outputs(items, history)
+        messages = messages_json(req.instructions, history, render(items))
         return Prepared(req, response_id, items, build_chat_request(req, messages, tools), backend, tools)
 
-    async def _resolve(self, items: list[Item], ctx: RequestContext) -> list[Item]:
+    async def _history(self, prev: str, ctx: RequestContext) -> list[bytes]:
+        try:
+            history = await self.store.get_history(prev, owner=ctx.owner)
+        except ChainIncomplete as exc:
+            raise InvalidRequest(
+                f"Previous response with id '{prev}' has an incomplete history "
+                f"(an earlier turn, {exc.missing_id}, expired).",
+                param="previous_response_id",
+                code="previous_response_not_found",
+            ) from None
+        if history is None:
+            raise PreviousResponseNotFound(prev)
+        return history
+
+    async def _resolve(self, items: list[InputItem], ctx: RequestContext) -> list[Item]:
         """Replace each `item_reference` by its stored item; the look-ups run concurrently (one
         round trip of latency however many references a full-history client sends)."""
-        ids = sorted({it["id"] for it in items if it["type"] == "item_reference"})
+        ids = sorted(set(references(items)))
         found = await asyncio.gather(*(self.store.get_item(i, owner=ctx.owner) for i in ids))
         by_id = dict(zip(ids, found, strict=True))
         resolved: list[Item] = []
-        for item in items:
-            if item["type"] != "item_reference":
+        for i, item in enumerate(items):
+            if not isinstance(item, ItemReference):
                 resolved.append(item)
                 continue
-            stored = by_id[item["id"]]
+            stored = by_id[item.id]
             if stored is None:
-                raise InvalidRequest(f"Item with id '{item['id']}' not found.", param="input")
-            resolved.append(stored)
+                raise InvalidRequest(f"Item with id '{item.id}' not found.", param=f"input[{i}].id")
+            resolved.append(_decode_item(stored))
         return resolved
 
-    async def run(self, p: Prepared, ctx: RequestContext) -> AsyncGenerator[Event, None]:
-        """The event stream of one create. Errors before the first event are raised, not streamed."""
+    # -- create: run ------------------------------------------------------------------------------
+
+    def _translator(self, p: Prepared, *, events: bool) -> StreamTranslator:
         response = new_response(p.req, p.response_id, int(self._clock()))
-        tr = StreamTranslator(
-            response, lambda prefix, i: item_id(prefix, p.response_id, i), p.tools, seal=self._sealer(p.req)
+        ids = p.response_id
+        return StreamTranslator(
+            response,
+            lambda prefix, i: item_id(prefix, ids, i),
+            p.tools,
+            seal=self._sealer(p.req),
+            events=events,
         )
+
+    async def stream(self, p: Prepared, ctx: RequestContext) -> AsyncGenerator[Event, None]:
+        """The event stream of one create. Errors before the first event are raised, not streamed."""
+        tr = self._translator(p, events=True)
+        out = _Outcome()
+        try:
+            async for ev in self._drive(p, ctx, tr, out):
+                yield ev
+        except StoreUnavailable as exc:
+            yield tr.error_event("store_unavailable", f"The response could not be stored: {exc.message}")
+            return
+        assert out.response is not None
+        yield tr.terminal_event(out.response)
+
+    async def respond(self, p: Prepared, ctx: RequestContext) -> bytes:
+        """One create without streaming: the stored response's JSON (no events are built)."""
+        out = _Outcome()
+        async for _ in self._drive(p, ctx, self._translator(p, events=False), out):
+            pass
+        if out.failure is not None:
+            raise out.failure  # stored as failed; the client gets the backend's 502 / 504
+        return out.body
+
+    async def _drive(
+        self, p: Prepared, ctx: RequestContext, tr: StreamTranslator, out: _Outcome
+    ) -> AsyncGenerator[Event, None]:
+        """Chunks -> events, then the store of the settled response (before any terminal event)."""
         chunks = self.upstream.stream_chat(p.backend, p.chat_body, authorization=ctx.authorization)
-        failure: UpstreamError | None = None
         async with aclosing(chunks):
             first = await anext(chunks, None)  # a backend error here is an HTTP error, not an event
             try:
@@ -160,43 +210,32 @@ class ResponsesService:
                     async for chunk in chunks:
                         for ev in tr.feed(chunk):
                             yield ev
-                for ev in tr.finish(int(self._clock())):
-                    yield ev
+                response, closing = tr.finish(int(self._clock()))
             except UpstreamError as exc:
                 log.warning("backend failed mid-stream for %s: %s", p.response_id, exc.message)
-                failure = exc
-            except Exception as exc:  # a chunk of a shape the translator cannot read
-                log.warning("backend sent a malformed chunk for %s: %r", p.response_id, exc)
-                failure = UpstreamError(f"The backend sent a malformed stream chunk ({type(exc).__name__}).")
+                out.failure = exc
+                response, closing = tr.fail("server_error", f"The backend failed mid-stream: {exc.message}")
             except (asyncio.CancelledError, GeneratorExit):
                 # the client went away: the backend request is closed by aclosing; keep what we have
-                tr.fail("cancelled", "The client disconnected.", status="cancelled")
-                self._store_task(p, ctx, response)
+                cancelled, _ = tr.fail("cancelled", "The client disconnected.", status="cancelled")
+                self._store_task(p, ctx, cancelled, _encode(cancelled))
                 raise
-            if failure is not None:
-                closing = tr.fail("server_error", f"The backend failed mid-stream: {failure.message}")
-                try:
-                    for ev in closing:
-                        yield ev
-                except (asyncio.CancelledError, GeneratorExit):
-                    self._store_task(p, ctx, response)  # settled as failed: keep it even so
-                    raise
-        try:
-            # shielded: a client leaving now does not cancel a write that may already be applied
-            await asyncio.shield(self._store_task(p, ctx, response))
-        except Exception as exc:
-            message = exc.message if isinstance(exc, StoreUnavailable) else f"{type(exc).__name__}: {exc}"
-            yield tr.error_event("store_unavailable", f"The response could not be stored: {message}")
-            return
-        if failure is not None and not p.stream:
-            raise failure  # stored as failed; a non-streaming client gets the backend's 502 / 504
-        yield tr.terminal_event()
+            out.response, out.body = response, _encode(response)
+            try:
+                for ev in closing:
+                    yield ev
+            except (asyncio.CancelledError, GeneratorExit):
+                self._store_task(p, ctx, response, out.body)  # settled: keep it even so
+                raise
+        # shielded: a client leaving now does not cancel a write that may already be applied
+        await asyncio.shield(self._store_task(p, ctx, response, out.body))
 
-    def _sealer(self, req: dict[str, Any]) -> Sealer | None:
+    def _sealer(self, req: CreateRequest) -> Sealer | None:
         """Seal reasoning items when the request asks for it and a key is configured (docs/API.md)."""
-        if ENCRYPTED_REASONING not in (req.get("include") or ()):
+        if ENCRYPTED_REASONING not in (req.include or ()):
             return None
-        if self._cipher is None:
+        cipher = self._cipher
+        if cipher is None:
             if not self._warned_no_key:
                 self._warned_no_key = True
                 log.warning(
@@ -205,34 +244,49 @@ class ResponsesService:
                     ENCRYPTED_REASONING,
                 )
             return None
-        return self._cipher.seal
 
-    def _record(self, p: Prepared, ctx: RequestContext, response: dict[str, Any]) -> StoredResponse:
+        def seal(item: Reasoning) -> str:
+            return cipher.seal(seal_payload(item))
+
+        return seal
+
+    # -- create: store ----------------------------------------------------------------------------
+
+    def _record(self, p: Prepared, ctx: RequestContext, response: Response, body: bytes) -> StoredResponse:
+        """The stored turn: the response's JSON, its input items, and its Chat messages rendered once."""
         return StoredResponse(
-            owner=ctx.owner,
             id=p.response_id,
-            previous_response_id=p.req.get("previous_response_id"),
-            input_items=p.input_items,
-            response=response,
-            created_at=int(response["created_at"]),
+            previous_response_id=p.req.previous_response_id,
+            response=body,
+            input_items=_encode(p.input_items),
+            chat=encode_messages(render([*p.input_items, *response.output])),
+            owner=ctx.owner,
+            created_at=response.created_at,
         )
 
-    async def _store(self, p: Prepared, ctx: RequestContext, response: dict[str, Any]) -> None:
-        if response.get("store", True):
-            await self.store.put(self._record(p, ctx, response))
+    async def _store(self, p: Prepared, ctx: RequestContext, response: Response, body: bytes) -> None:
+        if response.store:
+            await self.store.put(self._record(p, ctx, response, body))
 
-    def _store_task(self, p: Prepared, ctx: RequestContext, response: dict[str, Any]) -> asyncio.Task[None]:
+    def _store_task(
+        self, p: Prepared, ctx: RequestContext, response: Response, body: bytes
+    ) -> asyncio.Task[None]:
         """The write of a response as a task the service owns (awaited on shutdown by `drain`), so
         the cancellation of the request that waits for it cannot interrupt it."""
-        task = asyncio.get_running_loop().create_task(self._store(p, ctx, response))
+        task = asyncio.get_running_loop().create_task(self._store(p, ctx, response, body))
         self._tasks.add(task)
         task.add_done_callback(self._store_done)
         return task
 
     def _store_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("storing a response failed: %s", task.exception())
+        if task.cancelled() or task.exception() is None:
+            return
+        exc = task.exception()
+        if isinstance(exc, StoreUnavailable):
+            log.warning("storing a response failed: %s", exc.message)
+        else:
+            log.error("storing a response failed", exc_info=exc)
 
     async def drain(self) -> None:
         """Wait for stores of cancelled responses still in flight (on shutdown)."""
@@ -241,50 +295,49 @@ class ResponsesService:
 
     # -- read / delete ----------------------------------------------------------------------------
 
-    async def get(self, response_id: str, ctx: RequestContext) -> dict[str, Any]:
+    async def get(self, response_id: str, ctx: RequestContext) -> bytes:
+        """The stored Response JSON, byte for byte."""
         record = await self.store.get(response_id, owner=ctx.owner)
         if record is None:
             raise NotFound(f"Response with id '{response_id}' not found.", param="response_id")
         return record.response
 
-    async def delete(self, response_id: str, ctx: RequestContext) -> dict[str, Any]:
+    async def delete(self, response_id: str, ctx: RequestContext) -> Deleted:
         if not await self.store.delete(response_id, owner=ctx.owner):
             raise NotFound(f"Response with id '{response_id}' not found.", param="response_id")
-        return {"id": response_id, "object": "response", "deleted": True}
+        return Deleted(response_id)
 
     async def list_input_items(
         self, response_id: str, ctx: RequestContext, *, after: str | None, limit: int, order: str
-    ) -> dict[str, Any]:
+    ) -> ItemPage:
         record = await self.store.get(response_id, owner=ctx.owner)
         if record is None:
             raise NotFound(f"Response with id '{response_id}' not found.", param="response_id")
-        items = record.input_items if order == "asc" else record.input_items[::-1]
+        items = _decode_items(record.input_items)
+        if order != "asc":
+            items.reverse()
         if after is not None:
-            ids = [it.get("id") for it in items]
+            ids = [it.id for it in items]
             if after not in ids:
                 raise InvalidRequest(f"Item with id '{after}' not found in the input items.", param="after")
             items = items[ids.index(after) + 1 :]
         page = items[:limit]
-        return {
-            "object": "list",
-            "data": page,
-            "first_id": page[0].get("id") if page else None,
-            "last_id": page[-1].get("id") if page else None,
-            "has_more": len(items) > limit,
-        }
+        return ItemPage(
+            data=page,
+            first_id=page[0].id if page else None,
+            last_id=page[-1].id if page else None,
+            has_more=len(items) > limit,
+        )
 
 
-async def fold(events: AsyncIterator[Event]) -> dict[str, Any]:
-    """The non-streaming reply: the response carried by the terminal event."""
-    final: dict[str, Any] | None = None
-    async for ev in events:
-        etype = ev["type"]
-        if etype in ("response.completed", "response.incomplete", "response.failed"):
-            final = ev["response"]
-        elif etype == "error":
-            raise StoreUnavailable(ev["message"])
-    if final is None:
-        raise UpstreamError("The response ended without a result.")
-    if final["status"] == "failed":
-        raise UpstreamError((final.get("error") or {}).get("message") or "The backend failed.")
-    return final
+class ItemPage(msgspec.Struct, kw_only=True):
+    """A page of `GET /v1/responses/{id}/input_items`."""
+
+    object: str = "list"
+    data: list[Item]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool
+
+
+_decode_items = msgspec.json.Decoder(list[Item]).decode

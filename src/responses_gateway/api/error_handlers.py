@@ -9,7 +9,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from responses_gateway.errors import GatewayError
+from responses_gateway.errors import GatewayError, InvalidRequest
+from responses_gateway.protocol.errors import RequestInvalid
 
 log = logging.getLogger("responses_gateway.api")
 
@@ -37,6 +38,12 @@ async def gateway_error(request: Request, exc: Exception) -> Response:
     )
 
 
+async def invalid_request(request: Request, exc: Exception) -> Response:
+    """A request that failed validation at the edge (`protocol.parse_create`): a 400."""
+    assert isinstance(exc, RequestInvalid)
+    return await gateway_error(request, InvalidRequest(exc.message, param=exc.param, code=exc.code))
+
+
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404:
@@ -58,4 +65,9 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
     )
 
 
-EXCEPTION_HANDLERS = {GatewayError: gateway_error, HTTPException: http_error, Exception: unexpected_error}
+EXCEPTION_HANDLERS = {
+    GatewayError: gateway_error,
+    RequestInvalid: invalid_request,
+    HTTPException: http_error,
+    Exception: unexpected_error,
+}

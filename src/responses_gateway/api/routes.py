@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
+import msgspec
 import orjson
 from starlette.background import BackgroundTask
 from starlette.requests import Request
@@ -12,11 +12,13 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from responses_gateway.api.sse import sse_stream
-from responses_gateway.errors import GatewayError, InvalidRequest, NotFound, StoreUnavailable
+from responses_gateway.errors import InvalidRequest, NotFound, StoreUnavailable
 from responses_gateway.metrics import Metrics
-from responses_gateway.service import RequestContext, ResponsesService, fold
+from responses_gateway.protocol import parse_create, parse_json
+from responses_gateway.service import RequestContext, ResponsesService
 from responses_gateway.upstream.http import HTTPUpstream
 
+_encode = msgspec.json.Encoder().encode
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
@@ -41,60 +43,29 @@ def _service(request: Request) -> ResponsesService:
     return service
 
 
-def _json(data: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
+def _json(data: msgspec.Struct | bytes, status: int = 200) -> Response:
+    body = data if isinstance(data, bytes) else _encode(data)
+    return Response(body, status_code=status, media_type="application/json")
 
 
 def _ctx(request: Request) -> RequestContext:
     return RequestContext(owner="", authorization=request.headers.get("authorization"))
 
 
-_MAX_DEPTH = 128  # orjson reads deeper JSON than it can write back (254 levels): refuse it up front
-
-
-def _depth_exceeds(value: Any, limit: int) -> bool:
-    stack = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > limit:
-            return True
-        if isinstance(node, dict):
-            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, dict | list))
-        elif isinstance(node, list):
-            stack.extend((v, depth + 1) for v in node if isinstance(v, dict | list))
-    return False
-
-
-async def _body(request: Request) -> Any:
-    raw = await request.body()
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise InvalidRequest(
-            "We could not parse the JSON body of your request. (HINT: This likely means you aren't "
-            "using your HTTP library correctly. The OpenAI API expects a JSON payload.)"
-        ) from None
-    # cheap test first: only a body with that many brackets can be that deep
-    if raw.count(b"[") + raw.count(b"{") > _MAX_DEPTH and _depth_exceeds(body, _MAX_DEPTH):
-        raise InvalidRequest(f"The JSON body is nested deeper than {_MAX_DEPTH} levels.")
-    return body
-
-
 async def create_response(request: Request) -> Response:
+    """The one place that decides between a stream of events and one JSON reply."""
     service = _service(request)
     ctx = _ctx(request)
-    prepared = await service.prepare(await _body(request), ctx)
-    events = service.run(prepared, ctx)
-    if prepared.stream:
-        try:
-            first = await anext(events)
-        except BaseException:
-            await events.aclose()
-            raise
-        return StreamingResponse(
-            sse_stream(first, events), media_type="text/event-stream", headers=_SSE_HEADERS
-        )
-    return _json(await fold(events))
+    prepared = await service.prepare(parse_create(await request.body()), ctx)
+    if not prepared.stream:
+        return _json(await service.respond(prepared, ctx))
+    events = service.stream(prepared, ctx)
+    try:
+        first = await anext(events)
+    except BaseException:
+        await events.aclose()
+        raise
+    return StreamingResponse(sse_stream(first, events), media_type="text/event-stream", headers=_SSE_HEADERS)
 
 
 async def get_response(request: Request) -> Response:
@@ -137,7 +108,7 @@ async def list_input_items(request: Request) -> Response:
 async def chat_completions(request: Request) -> Response:
     """Pass-through to the backend serving the model (the gateway is a router too)."""
     raw = await request.body()
-    body = await _body(request)
+    body = parse_json(raw)
     if not isinstance(body, dict) or not isinstance(body.get("model"), str):
         raise InvalidRequest("Missing required parameter: 'model'.", param="model")
     upstream = _state(request).upstream
@@ -155,24 +126,23 @@ async def chat_completions(request: Request) -> Response:
 
 async def list_models(request: Request) -> Response:
     data = await _state(request).upstream.list_models(authorization=request.headers.get("authorization"))
-    return _json({"object": "list", "data": data})
+    return _json(orjson.dumps({"object": "list", "data": data}))
 
 
 async def health(request: Request) -> Response:
-    return _json({"status": "ok"})
+    return _json(b'{"status":"ok"}')
 
 
 async def ready(request: Request) -> Response:
     service = _state(request).service
     if service is None:
-        return _json({"status": "ready", "store": None})
+        return _json(orjson.dumps({"status": "ready", "store": None}))
     try:
         await service.store.ping()
     except StoreUnavailable as exc:
-        return _json({"status": "not_ready", "store": service.store.backend_name, "reason": exc.message}, 503)
-    except GatewayError as exc:
-        return _json({"status": "not_ready", "store": service.store.backend_name, "reason": exc.message}, 503)
-    return _json({"status": "ready", "store": service.store.backend_name})
+        reason = {"status": "not_ready", "store": service.store.backend_name, "reason": exc.message}
+        return _json(orjson.dumps(reason), 503)
+    return _json(orjson.dumps({"status": "ready", "store": service.store.backend_name}))
 
 
 async def metrics(request: Request) -> Response:

@@ -1,189 +1,203 @@
-"""Responses request + stored history -> Chat Completions request. Pure: no I/O, no clock."""
+"""Responses request + stored history -> Chat Completions request. Pure: no I/O, no clock.
+
+Each turn's items are rendered to Chat messages once (`render`); the history of a chained request
+arrives as the stored, already encoded messages of earlier turns and is joined as bytes
+(`messages_json`): only a leading system message of the first turn is ever decoded again.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
 
-import orjson
+import msgspec
 
 from responses_gateway.errors import InvalidRequest
-from responses_gateway.translate.tools import ToolMap
+from responses_gateway.protocol.chat import (
+    AssistantMessage,
+    ChatFunction,
+    ChatImage,
+    ChatJSONSchema,
+    ChatMessage,
+    ChatRequest,
+    ChatText,
+    ChatToolCall,
+    FormatJSONObject,
+    FormatJSONSchema,
+    ImageURL,
+    SystemMessage,
+    ToolMessage,
+    UserMessage,
+    UserPart,
+)
+from responses_gateway.protocol.items import (
+    ContentPart,
+    CustomToolCall,
+    CustomToolCallOutput,
+    FunctionCall,
+    FunctionCallOutput,
+    InputImage,
+    Item,
+    Message,
+    Refusal,
+    ToolSearchCall,
+    ToolSearchOutput,
+)
+from responses_gateway.protocol.request import CreateRequest
+from responses_gateway.protocol.request import FormatJSONObject as JSONObjectFormat
+from responses_gateway.protocol.request import FormatJSONSchema as JSONSchemaFormat
+from responses_gateway.translate.tools import ToolMap, to_chat_call
 
-Item = dict[str, Any]
-Message = dict[str, Any]
-
-_TEXT_PARTS = frozenset({"input_text", "output_text", "text"})
+_encode = msgspec.json.Encoder().encode
+_decode_messages = msgspec.json.Decoder(list[ChatMessage]).decode
 
 
-def _text_of(content: Any) -> str:
+def _text_of(content: str | list[ContentPart]) -> str:
     """The plain text of a message's content (string or parts)."""
     if isinstance(content, str):
         return content
-    if isinstance(content, list):
-        return "".join(str(p.get("text") or p.get("refusal") or "") for p in content if isinstance(p, dict))
-    return ""
+    return "".join(p.refusal if isinstance(p, Refusal) else getattr(p, "text", "") for p in content)
 
 
-def _user_content(content: Any) -> str | list[dict[str, Any]]:
-    """Responses content parts -> Chat content (a plain string when it is all text)."""
+def _user_content(content: str | list[ContentPart]) -> str | list[UserPart]:
+    """Responses content parts -> Chat content (a plain string when it is one text)."""
     if isinstance(content, str):
         return content
-    parts: list[dict[str, Any]] = []
+    parts: list[UserPart] = []
     for part in content:
-        ptype = part.get("type")
-        if ptype in _TEXT_PARTS:
-            parts.append({"type": "text", "text": part.get("text", "")})
-        elif ptype == "input_image":
-            url = part.get("image_url")
-            if not url:
-                raise InvalidRequest(
-                    "input_image parts need an image_url (file_id is not supported).", param="input"
-                )
-            image: dict[str, Any] = {"url": url}
-            if part.get("detail") and part["detail"] != "auto":
-                image["detail"] = part["detail"]
-            parts.append({"type": "image_url", "image_url": image})
-        elif ptype == "refusal":
-            parts.append({"type": "text", "text": part.get("refusal", "")})
-    if all(p["type"] == "text" for p in parts):
-        return "".join(p["text"] for p in parts) if len(parts) <= 1 else parts
+        if isinstance(part, InputImage):
+            assert part.image_url  # checked at the edge
+            detail = part.detail if part.detail and part.detail != "auto" else None
+            parts.append(ChatImage(ImageURL(part.image_url, detail)))
+        elif isinstance(part, Refusal):
+            parts.append(ChatText(part.refusal))
+        elif hasattr(part, "text"):
+            parts.append(ChatText(part.text))
+    if all(isinstance(p, ChatText) for p in parts) and len(parts) <= 1:
+        return parts[0].text if parts and isinstance(parts[0], ChatText) else ""
     return parts
 
 
-def _tool_output(output: Any) -> str:
-    if isinstance(output, str):
-        return output
-    if isinstance(output, list):
-        return "".join(str(p.get("text", "")) for p in output if isinstance(p, dict))
-    return str(output)
+def _tool_output(output: str | list[ContentPart]) -> str:
+    return output if isinstance(output, str) else "".join(getattr(p, "text", "") for p in output)
 
 
-class _Builder:
-    """Accumulates chat messages, merging consecutive assistant text and tool calls."""
-
-    def __init__(self, tool_map: ToolMap) -> None:
-        self.messages: list[Message] = []
-        self._tools = tool_map
-
-    def _last_assistant(self) -> Message | None:
-        if self.messages and self.messages[-1]["role"] == "assistant":
-            return self.messages[-1]
-        return None
-
-    def add(self, item: Item) -> None:
-        itype = item.get("type", "message")
-        if itype == "message":
-            role = item.get("role")
-            if role == "assistant":
-                text = _text_of(item.get("content"))
-                last = self._last_assistant()
-                if last is not None and "tool_calls" not in last and isinstance(last.get("content"), str):
-                    last["content"] += text
-                else:
-                    self.messages.append({"role": "assistant", "content": text})
-            elif role in ("system", "developer"):
-                self.messages.append({"role": "system", "content": _text_of(item.get("content"))})
-            else:
-                self.messages.append({"role": "user", "content": _user_content(item.get("content", ""))})
-        elif itype in ("function_call", "custom_tool_call", "tool_search_call"):
-            name, arguments = self._tools.to_chat_call(item)
-            call = {
-                "id": item["call_id"],
-                "type": "function",
-                "function": {"name": name, "arguments": arguments},
-            }
-            last = self._last_assistant()
-            if last is None:
-                last = {"role": "assistant", "content": None}
-                self.messages.append(last)
-            last.setdefault("tool_calls", []).append(call)
-        elif itype in ("function_call_output", "custom_tool_call_output"):
-            self.messages.append(
-                {"role": "tool", "tool_call_id": item["call_id"], "content": _tool_output(item.get("output"))}
-            )
-        elif itype == "tool_search_output" and item.get("call_id"):
-            content = orjson.dumps(item.get("tools") or []).decode()
-            self.messages.append({"role": "tool", "tool_call_id": item["call_id"], "content": content})
-        # reasoning items are not sent back to Chat backends (documented in docs/API.md)
-
-
-def _merge_leading_system(messages: list[Message]) -> list[Message]:
-    """Chat templates often allow one system message, first: merge the leading run into one."""
-    n = 0
-    while n < len(messages) and messages[n]["role"] == "system":
-        n += 1
-    if n <= 1:
-        return messages
-    merged = "\n\n".join(str(m["content"]) for m in messages[:n] if m["content"])
-    return [{"role": "system", "content": merged}, *messages[n:]]
-
-
-def check_tool_outputs(items: Sequence[Item]) -> None:
-    """A tool output must answer a call made earlier in the same context."""
-    calls: set[str] = set()
+def render(items: Iterable[Item]) -> list[ChatMessage]:
+    """Chat messages for items in order, merging consecutive assistant text and tool calls.
+    Reasoning items are not sent back to Chat backends (docs/API.md)."""
+    out: list[ChatMessage] = []
     for item in items:
-        itype = item.get("type")
-        if itype in ("function_call", "custom_tool_call"):
-            calls.add(item["call_id"])
-        elif itype in ("function_call_output", "custom_tool_call_output") and item["call_id"] not in calls:
-            raise InvalidRequest(
-                f"No tool call found for function call output with call_id {item['call_id']}.",
-                param="input",
-            )
+        last = out[-1] if out and isinstance(out[-1], AssistantMessage) else None
+        if isinstance(item, Message):
+            if item.role == "assistant":
+                text = _text_of(item.content)
+                if last is not None and last.tool_calls is None and last.content is not None:
+                    last.content += text
+                else:
+                    out.append(AssistantMessage(text))
+            elif item.role in ("system", "developer"):
+                out.append(SystemMessage(_text_of(item.content)))
+            else:
+                out.append(UserMessage(_user_content(item.content)))
+        elif isinstance(item, FunctionCall | CustomToolCall | ToolSearchCall):
+            name, arguments = to_chat_call(item)
+            call = ChatToolCall(item.call_id, ChatFunction(name, arguments))
+            if last is None:
+                last = AssistantMessage(None)
+                out.append(last)
+            if last.tool_calls is None:
+                last.tool_calls = []
+            last.tool_calls.append(call)
+        elif isinstance(item, FunctionCallOutput | CustomToolCallOutput):
+            out.append(ToolMessage(item.call_id, _tool_output(item.output)))
+        elif isinstance(item, ToolSearchOutput) and item.call_id:
+            out.append(ToolMessage(item.call_id, _encode(item.tools or []).decode()))
+    return out
 
 
-def build_messages(instructions: str | None, context: Iterable[Item], tool_map: ToolMap) -> list[Message]:
-    """The chat messages: this request's instructions, then every context item in order."""
-    builder = _Builder(tool_map)
-    if instructions:
-        builder.messages.append({"role": "system", "content": instructions})
-    for item in context:
-        builder.add(item)
-    return _merge_leading_system(builder.messages)
+def encode_messages(messages: Sequence[ChatMessage]) -> bytes:
+    return _encode(messages)
 
 
-def _response_format(text: dict[str, Any] | None) -> dict[str, Any] | None:
-    fmt = (text or {}).get("format") or {}
-    ftype = fmt.get("type", "text")
-    if ftype == "json_object":
-        return {"type": "json_object"}
-    if ftype == "json_schema":
-        schema: dict[str, Any] = {"name": fmt.get("name", "response"), "schema": fmt.get("schema", {})}
-        if "strict" in fmt and fmt["strict"] is not None:
-            schema["strict"] = fmt["strict"]
-        if fmt.get("description"):
-            schema["description"] = fmt["description"]
-        return {"type": "json_schema", "json_schema": schema}
+def has_call(history: bytes, call_id: str) -> bool:
+    """Whether encoded Chat messages hold a tool call with this id. `"id":` is a key only in
+    tool calls, and a quote inside a string is always escaped, so a match is never inside text."""
+    return b'"id":' + _encode(call_id) in history
+
+
+def check_tool_outputs(items: Sequence[Item], history: Sequence[bytes] = ()) -> None:
+    """A tool output must answer a call made earlier in the context (the stored turns' Chat
+    messages, searched as bytes, or this input)."""
+    calls: set[str] = set()
+    for i, item in enumerate(items):
+        if isinstance(item, FunctionCall | CustomToolCall):
+            calls.add(item.call_id)
+        elif isinstance(item, FunctionCallOutput | CustomToolCallOutput):
+            if item.call_id not in calls and not any(has_call(turn, item.call_id) for turn in history):
+                raise InvalidRequest(
+                    f"No tool call found for function call output with call_id {item.call_id}.",
+                    param=f"input[{i}].call_id",
+                )
+
+
+def _leading_system(messages: Sequence[ChatMessage]) -> int:
+    n = 0
+    while n < len(messages) and isinstance(messages[n], SystemMessage):
+        n += 1
+    return n
+
+
+def messages_json(instructions: str | None, history: Sequence[bytes], current: list[ChatMessage]) -> bytes:
+    """The `messages` array: instructions, the stored turns (joined as bytes), this turn's messages.
+    A leading run of system messages is merged into one (chat templates often allow one only)."""
+    head: list[ChatMessage] = [SystemMessage(instructions)] if instructions else []
+    turns = list(history)
+    # decode only turns that open with a system message, and only while the run goes on
+    while turns and turns[0].startswith(b'[{"role":"system"'):
+        decoded = _decode_messages(turns.pop(0))
+        head += decoded
+        if _leading_system(decoded) < len(decoded):
+            break
+    if not turns:
+        head += current
+        current = []
+    n = _leading_system(head)
+    if n > 1:
+        merged = "\n\n".join(str(m.content) for m in head[:n] if m.content)
+        head = [SystemMessage(merged), *head[n:]]
+    parts = [_encode(head)] if head else []
+    parts += turns
+    if current:
+        parts.append(_encode(current))
+    inner = [p[1:-1] for p in parts if len(p) > 2]
+    return b"[" + b",".join(inner) + b"]"
+
+
+def _response_format(req: CreateRequest) -> FormatJSONObject | FormatJSONSchema | None:
+    fmt = req.text.format if req.text is not None else None
+    if isinstance(fmt, JSONObjectFormat):
+        return FormatJSONObject()
+    if isinstance(fmt, JSONSchemaFormat):
+        return FormatJSONSchema(ChatJSONSchema(fmt.name, fmt.schema, fmt.strict, fmt.description or None))
     return None
 
 
-def build_chat_request(req: dict[str, Any], messages: list[Message], tool_map: ToolMap) -> dict[str, Any]:
+def build_chat_request(req: CreateRequest, messages: bytes, tool_map: ToolMap) -> ChatRequest:
     """The Chat Completions body for a validated Responses request."""
-    body: dict[str, Any] = {"model": req["model"], "messages": messages, "stream": True}
-    for src, dst in (
-        ("temperature", "temperature"),
-        ("top_p", "top_p"),
-        ("max_output_tokens", "max_tokens"),
-        ("user", "user"),
-        ("presence_penalty", "presence_penalty"),
-        ("frequency_penalty", "frequency_penalty"),
-    ):
-        value = req.get(src)
-        if value is not None:
-            body[dst] = value
-    fmt = _response_format(req.get("text"))
-    if fmt is not None:
-        body["response_format"] = fmt
-    effort = (req.get("reasoning") or {}).get("effort")
-    if effort:
-        body["reasoning_effort"] = effort
     chat_tools = tool_map.chat_tools()
-    choice = tool_map.chat_tool_choice(req.get("tool_choice"))  # a named tool not in tools is a 400
-    if chat_tools:
-        body["tools"] = chat_tools
-        if choice is not None:
-            body["tool_choice"] = choice
-        if req.get("parallel_tool_calls") is not None:
-            body["parallel_tool_calls"] = req["parallel_tool_calls"]
-    return body
+    choice = tool_map.chat_tool_choice(req.tool_choice)  # a named tool not in tools is a 400
+    return ChatRequest(
+        model=req.model,
+        messages=msgspec.Raw(messages),
+        stream_options={"include_usage": True},
+        temperature=req.temperature,
+        top_p=req.top_p,
+        max_tokens=req.max_output_tokens,
+        user=req.user,
+        presence_penalty=req.presence_penalty,
+        frequency_penalty=req.frequency_penalty,
+        response_format=_response_format(req),
+        reasoning_effort=req.reasoning.effort if req.reasoning is not None else None,
+        tools=chat_tools or None,
+        tool_choice=choice if chat_tools else None,
+        parallel_tool_calls=req.parallel_tool_calls if chat_tools else None,
+    )

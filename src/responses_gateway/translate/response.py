@@ -1,68 +1,76 @@
-"""The Response object: every key the Open Responses schema requires, filled from the request."""
+"""The Response object of a create, filled from the request; Chat usage -> Responses usage."""
 
 from __future__ import annotations
 
-from typing import Any
+import logging
 
-Response = dict[str, Any]
+import msgspec
+
+from responses_gateway.protocol.chat import ChatUsage
+from responses_gateway.protocol.request import CreateRequest, FormatText, ReasoningConfig, TextConfig
+from responses_gateway.protocol.response import InputTokensDetails, OutputTokensDetails, Response, Usage
+
+log = logging.getLogger("responses_gateway.usage")
+_decode_usage = msgspec.json.Decoder(ChatUsage).decode
+_warned = False
 
 
-def new_response(req: dict[str, Any], response_id: str, created_at: int) -> Response:
+def new_response(req: CreateRequest, response_id: str, created_at: int) -> Response:
     """The `in_progress` snapshot of a response, echoing the request's settings."""
-    text = req.get("text") or {}
-    text_out: dict[str, Any] = {"format": text.get("format") or {"type": "text"}}
-    if text.get("verbosity") is not None:
-        text_out["verbosity"] = text["verbosity"]
-    reasoning = req.get("reasoning")
-    return {
-        "id": response_id,
-        "object": "response",
-        "created_at": created_at,
-        "completed_at": None,
-        "status": "in_progress",
-        "background": False,
-        "error": None,
-        "incomplete_details": None,
-        "instructions": req.get("instructions"),
-        "max_output_tokens": req.get("max_output_tokens"),
-        "max_tool_calls": req.get("max_tool_calls"),
-        "model": req["model"],
-        "output": [],
-        "parallel_tool_calls": req.get("parallel_tool_calls", True),
-        "previous_response_id": req.get("previous_response_id"),
-        "prompt_cache_key": req.get("prompt_cache_key"),
-        "prompt_cache_retention": req.get("prompt_cache_retention"),
-        "reasoning": {"effort": (reasoning or {}).get("effort"), "summary": (reasoning or {}).get("summary")},
-        "safety_identifier": req.get("safety_identifier"),
-        "service_tier": req.get("service_tier") or "default",
-        "store": req.get("store", True),
-        "temperature": req.get("temperature", 1.0) if req.get("temperature") is not None else 1.0,
-        "text": text_out,
-        "tool_choice": req.get("tool_choice") or "auto",
-        "tools": req.get("tools") or [],
-        "top_logprobs": req.get("top_logprobs") or 0,
-        "top_p": req.get("top_p") if req.get("top_p") is not None else 1.0,
-        "truncation": req.get("truncation") or "disabled",
-        "presence_penalty": req.get("presence_penalty") or 0.0,
-        "frequency_penalty": req.get("frequency_penalty") or 0.0,
-        "usage": None,
-        "user": req.get("user"),
-        "metadata": req.get("metadata") or {},
-    }
+    text = req.text or TextConfig()
+    reasoning = req.reasoning or ReasoningConfig()
+    return Response(
+        id=response_id,
+        created_at=created_at,
+        instructions=req.instructions,
+        max_output_tokens=req.max_output_tokens,
+        max_tool_calls=req.max_tool_calls,
+        model=req.model,
+        output=[],
+        parallel_tool_calls=req.parallel_tool_calls if req.parallel_tool_calls is not None else True,
+        previous_response_id=req.previous_response_id,
+        prompt_cache_key=req.prompt_cache_key,
+        prompt_cache_retention=req.prompt_cache_retention,
+        reasoning=ReasoningConfig(reasoning.effort, reasoning.summary),
+        safety_identifier=req.safety_identifier,
+        service_tier=req.service_tier or "default",
+        store=req.store if req.store is not None else True,
+        temperature=req.temperature if req.temperature is not None else 1.0,
+        text=TextConfig(text.format or FormatText(), text.verbosity),
+        tool_choice=req.tool_choice or "auto",
+        tools=req.tools or [],
+        top_logprobs=req.top_logprobs or 0,
+        top_p=req.top_p if req.top_p is not None else 1.0,
+        truncation=req.truncation or "disabled",
+        presence_penalty=req.presence_penalty or 0.0,
+        frequency_penalty=req.frequency_penalty or 0.0,
+        user=req.user,
+        metadata=req.metadata or {},
+    )
 
 
-def map_usage(usage: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Chat `usage` -> Responses `usage`."""
-    if not usage:
+def read_usage(raw: msgspec.Raw | None) -> Usage | None:
+    """Chat `usage` -> Responses `usage`. A malformed usage is dropped (logged once): losing a
+    token count is better than failing a response the backend finished."""
+    global _warned
+    if raw is None:
         return None
-    prompt = int(usage.get("prompt_tokens") or 0)
-    completion = int(usage.get("completion_tokens") or 0)
-    cached = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
-    reasoning = int((usage.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0)
-    return {
-        "input_tokens": prompt,
-        "input_tokens_details": {"cached_tokens": cached},
-        "output_tokens": completion,
-        "output_tokens_details": {"reasoning_tokens": reasoning},
-        "total_tokens": int(usage.get("total_tokens") or prompt + completion),
-    }
+    try:
+        usage = _decode_usage(raw)
+    except msgspec.ValidationError as exc:
+        if not _warned:
+            _warned = True
+            log.warning("ignoring a malformed usage from the backend (logged once): %s", exc)
+        return None
+    prompt = usage.prompt_tokens or 0
+    completion = usage.completion_tokens or 0
+    cached = (usage.prompt_tokens_details.cached_tokens or 0) if usage.prompt_tokens_details else 0
+    details = usage.completion_tokens_details
+    reasoning = (details.reasoning_tokens or 0) if details else 0
+    return Usage(
+        input_tokens=prompt,
+        input_tokens_details=InputTokensDetails(cached),
+        output_tokens=completion,
+        output_tokens_details=OutputTokensDetails(reasoning),
+        total_tokens=usage.total_tokens or prompt + completion,
+    )

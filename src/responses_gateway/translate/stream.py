@@ -1,421 +1,444 @@
-"""Chat Completions chunks -> Responses stream events: an explicit state machine.
+"""Chat Completions chunks -> Responses stream events: one small class per kind of output item.
 
-Per output item: `output_item.added` → its deltas → its `.done` events → `output_item.done`.
-Reasoning comes first, then the message (text or refusal), then each tool call. Every event dict is
-new when emitted (nothing emitted is mutated later), so callers may serialise lazily.
-The terminal event is made separately (`terminal_event`) so the service can store first.
+Each item kind (`_ReasoningItem`, `_MessageItem`, `_CallItem`) emits its own `added`, deltas and
+`done` events; the translator opens and closes them in order (reasoning, message, each tool call).
+`finish()` / `fail()` return the settled Response; the terminal event is made separately
+(`terminal_event`) so the service can store first. With `events=False` (a non-streaming create) no
+event is built at all: the items only accumulate their text.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
 
-from responses_gateway.translate.response import Response, map_usage
-from responses_gateway.translate.tools import ToolMap, custom_input, parse_arguments
+import msgspec
+
+from responses_gateway.protocol.chat import ChatChunk, Delta, ToolCallDelta
+from responses_gateway.protocol.events import (
+    ContentPartAdded,
+    ContentPartDone,
+    CustomToolCallInputDelta,
+    CustomToolCallInputDone,
+    ErrorEvent,
+    Event,
+    FunctionCallArgumentsDelta,
+    FunctionCallArgumentsDone,
+    OutputItemAdded,
+    OutputItemDone,
+    OutputTextDelta,
+    OutputTextDone,
+    ReasoningTextDelta,
+    ReasoningTextDone,
+    RefusalDelta,
+    RefusalDone,
+    ResponseCompleted,
+    ResponseCreated,
+    ResponseFailed,
+    ResponseIncomplete,
+    ResponseInProgress,
+)
+from responses_gateway.protocol.items import (
+    CustomToolCall,
+    FunctionCall,
+    Message,
+    OutputItem,
+    OutputText,
+    Reasoning,
+    ReasoningText,
+    Refusal,
+    ToolSearchCall,
+)
+from responses_gateway.protocol.response import IncompleteDetails, Response, ResponseError, Status, Usage
+from responses_gateway.translate.response import read_usage
+from responses_gateway.translate.tools import ToolMap, ToolTarget, custom_input, parse_arguments
 
 log = logging.getLogger("responses_gateway.stream")
 
-Event = dict[str, Any]
 IdFactory = Callable[[str, int], str]
-Sealer = Callable[[dict[str, Any]], str]
-
+Sealer = Callable[[Reasoning], str]
 _PREFIX = {"function_call": "fc", "custom_tool_call": "ctc", "tool_search_call": "tsc"}
 
 
-class _Call:
-    __slots__ = ("args", "call_id", "chat_name", "index", "item_id", "kind", "name", "namespace")
+class _Out:
+    """Where items put their events: numbered in order, or not built at all when `on` is False."""
 
-    def __init__(self, index: int, item_id: str, call_id: str, chat_name: str, tools: ToolMap) -> None:
-        target = tools.target(chat_name)
+    __slots__ = ("events", "on", "seq")
+
+    def __init__(self, on: bool) -> None:
+        self.on = on
+        self.seq = 0
+        self.events: list[Event] = []
+
+    def next(self) -> int:
+        self.seq += 1
+        return self.seq - 1
+
+    def take(self) -> list[Event]:
+        events, self.events = self.events, []
+        return events
+
+
+class _TextItem:
+    """An item made of one streamed text part (reasoning or an assistant message)."""
+
+    __slots__ = ("id", "index", "text")
+
+    def __init__(self, index: int, item_id: str) -> None:
         self.index = index
-        self.item_id = item_id
-        self.call_id = call_id
-        self.chat_name = chat_name
-        self.kind = target.kind
-        self.name = target.name
-        self.namespace = target.namespace
-        self.args: list[str] = []
+        self.id = item_id
+        self.text: list[str] = []
 
-    def item(self, status: str) -> dict[str, Any]:
-        args = "".join(self.args)
-        if self.kind == "custom_tool_call":
-            return {
-                "id": self.item_id,
-                "type": "custom_tool_call",
-                "status": status,
-                "call_id": self.call_id,
-                "name": self.name,
-                "input": custom_input(args) if status else "",
-            }
-        if self.kind == "tool_search_call":
-            return {
-                "id": self.item_id,
-                "type": "tool_search_call",
-                "status": status,
-                "call_id": self.call_id,
-                "execution": "client",
-                "arguments": parse_arguments(args),
-            }
-        item: dict[str, Any] = {
-            "id": self.item_id,
-            "type": "function_call",
-            "status": status,
-            "call_id": self.call_id,
-            "name": self.name,
-            "arguments": args,
-        }
-        if self.namespace:
-            item["namespace"] = self.namespace
+
+class _ReasoningItem(_TextItem):
+    __slots__ = ("seal",)
+
+    def __init__(self, index: int, item_id: str, seal: Sealer | None) -> None:
+        super().__init__(index, item_id)
+        self.seal = seal
+
+    def added(self, out: _Out) -> None:
+        if out.on:
+            item = Reasoning(id=self.id, summary=[], content=[], status="in_progress")
+            out.events.append(OutputItemAdded(sequence_number=out.next(), output_index=self.index, item=item))
+            out.events.append(self._part(ContentPartAdded, out, ReasoningText("")))
+
+    def _part(self, cls: type[ContentPartAdded | ContentPartDone], out: _Out, part: ReasoningText) -> Event:
+        return cls(
+            sequence_number=out.next(), item_id=self.id, output_index=self.index, content_index=0, part=part
+        )
+
+    def delta(self, piece: str, out: _Out) -> None:
+        self.text.append(piece)
+        if out.on:
+            out.events.append(
+                ReasoningTextDelta(
+                    sequence_number=out.next(),
+                    item_id=self.id,
+                    output_index=self.index,
+                    content_index=0,
+                    delta=piece,
+                )
+            )
+
+    def done(self, status: str, out: _Out) -> OutputItem:
+        text = "".join(self.text)
+        item = Reasoning(id=self.id, summary=[], content=[ReasoningText(text)], status=status)
+        if self.seal is not None:
+            item.encrypted_content = self.seal(item)
+        if out.on:
+            out.events.append(
+                ReasoningTextDone(
+                    sequence_number=out.next(),
+                    item_id=self.id,
+                    output_index=self.index,
+                    content_index=0,
+                    text=text,
+                )
+            )
+            out.events.append(self._part(ContentPartDone, out, ReasoningText(text)))
         return item
 
 
-class StreamTranslator:
-    """Feeds on chat chunks and returns the Responses events they make."""
+class _MessageItem(_TextItem):
+    __slots__ = ("refusal",)
 
-    def __init__(
-        self, response: Response, item_id: IdFactory, tools: ToolMap, *, seal: Sealer | None = None
-    ) -> None:
-        self.response = response
-        self._item_id = item_id
-        self._tools = tools
-        self._seal = seal  # set when the request asked for reasoning.encrypted_content
-        self._seq = 0
-        self._output: list[dict[str, Any]] = []
-        self._open: str | None = None  # "reasoning" | "message" | "call"
-        self._index = -1
-        self._text: list[str] = []
-        self._part = "output_text"
-        self._calls: dict[int, _Call] = {}
-        self._call: _Call | None = None
-        self._finish: str | None = None
-        self._usage: dict[str, Any] | None = None
+    def __init__(self, index: int, item_id: str, refusal: bool) -> None:
+        super().__init__(index, item_id)
+        self.refusal = refusal
 
-    def _ev(self, etype: str, **fields: Any) -> Event:
-        ev = {"type": etype, "sequence_number": self._seq, **fields}
-        self._seq += 1
-        return ev
+    def _new_part(self, text: str) -> OutputText | Refusal:
+        return Refusal(text) if self.refusal else OutputText(text, [], [])
 
-    def _snapshot(self, status: str | None = None) -> Response:
-        snap = dict(self.response)
-        snap["output"] = list(self._output)
-        if status:
-            snap["status"] = status
-        return snap
-
-    def start(self) -> list[Event]:
-        return [
-            self._ev("response.created", response=self._snapshot()),
-            self._ev("response.in_progress", response=self._snapshot()),
-        ]
-
-    # -- opening and closing items ----------------------------------------------------------------
-
-    def _close(self, status: str = "completed") -> list[Event]:
-        kind, self._open = self._open, None
-        if kind is None:
-            return []
-        idx = self._index
-        evs: list[Event] = []
-        if kind == "reasoning":
-            text = "".join(self._text)
-            rid = self._item_id("rs", idx)
-            part: dict[str, Any] = {"type": "reasoning_text", "text": text}
-            evs.append(
-                self._ev(
-                    "response.reasoning_text.done", item_id=rid, output_index=idx, content_index=0, text=text
+    def added(self, out: _Out) -> None:
+        if out.on:
+            item = Message(role="assistant", content=[], id=self.id, status="in_progress")
+            out.events.append(OutputItemAdded(sequence_number=out.next(), output_index=self.index, item=item))
+            out.events.append(
+                ContentPartAdded(
+                    sequence_number=out.next(),
+                    item_id=self.id,
+                    output_index=self.index,
+                    content_index=0,
+                    part=self._new_part(""),
                 )
             )
-            evs.append(
-                self._ev(
-                    "response.content_part.done", item_id=rid, output_index=idx, content_index=0, part=part
+
+    def delta(self, piece: str, out: _Out) -> None:
+        self.text.append(piece)
+        if not out.on:
+            return
+        seq, idx = out.next(), self.index
+        if self.refusal:
+            out.events.append(
+                RefusalDelta(
+                    sequence_number=seq, item_id=self.id, output_index=idx, content_index=0, delta=piece
                 )
             )
-            item: dict[str, Any] = {
-                "id": rid,
-                "type": "reasoning",
-                "status": status,
-                "summary": [],
-                "content": [dict(part)],
-            }
-            if self._seal is not None:
-                item["encrypted_content"] = self._seal(item)
-        elif kind == "message":
-            text = "".join(self._text)
-            mid = self._item_id("msg", idx)
-            if self._part == "refusal":
-                part = {"type": "refusal", "refusal": text}
-                evs.append(
-                    self._ev(
-                        "response.refusal.done", item_id=mid, output_index=idx, content_index=0, refusal=text
+        else:
+            out.events.append(
+                OutputTextDelta(
+                    sequence_number=seq,
+                    item_id=self.id,
+                    output_index=idx,
+                    content_index=0,
+                    delta=piece,
+                    logprobs=[],
+                )
+            )
+
+    def done(self, status: str, out: _Out) -> OutputItem:
+        text = "".join(self.text)
+        if out.on:
+            seq, idx = out.next(), self.index
+            if self.refusal:
+                out.events.append(
+                    RefusalDone(
+                        sequence_number=seq, item_id=self.id, output_index=idx, content_index=0, refusal=text
                     )
                 )
             else:
-                part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
-                evs.append(
-                    self._ev(
-                        "response.output_text.done",
-                        item_id=mid,
+                out.events.append(
+                    OutputTextDone(
+                        sequence_number=seq,
+                        item_id=self.id,
                         output_index=idx,
                         content_index=0,
                         text=text,
                         logprobs=[],
                     )
                 )
-            evs.append(
-                self._ev(
-                    "response.content_part.done",
-                    item_id=mid,
+            out.events.append(
+                ContentPartDone(
+                    sequence_number=out.next(),
+                    item_id=self.id,
                     output_index=idx,
                     content_index=0,
-                    part=dict(part),
+                    part=self._new_part(text),
                 )
             )
-            item = {"id": mid, "type": "message", "status": status, "role": "assistant", "content": [part]}
-        else:
-            call = self._call
-            assert call is not None
-            self._call = None
-            item = call.item(status)
-            args = "".join(call.args)
-            if call.kind == "custom_tool_call":
-                value = item["input"]
-                if value:
-                    evs.append(
-                        self._ev(
-                            "response.custom_tool_call_input.delta",
-                            item_id=call.item_id,
-                            output_index=idx,
-                            delta=value,
-                        )
-                    )
-                evs.append(
-                    self._ev(
-                        "response.custom_tool_call_input.done",
-                        item_id=call.item_id,
-                        output_index=idx,
-                        input=value,
-                    )
-                )
-            elif call.kind == "function_call":
-                evs.append(
-                    self._ev(
-                        "response.function_call_arguments.done",
-                        item_id=call.item_id,
-                        output_index=idx,
-                        name=call.name,
-                        arguments=args,
-                    )
-                )
-        self._output.append(item)
-        evs.append(self._ev("response.output_item.done", output_index=idx, item=item))
-        self._text = []
-        return evs
+        return Message(role="assistant", content=[self._new_part(text)], id=self.id, status=status)
 
-    def _open_item(self, kind: str) -> list[Event]:
-        evs = self._close()
-        self._open = kind
-        self._index = len(self._output)
-        idx = self._index
-        if kind == "reasoning":
-            rid = self._item_id("rs", idx)
-            evs.append(
-                self._ev(
-                    "response.output_item.added",
-                    output_index=idx,
-                    item={
-                        "id": rid,
-                        "type": "reasoning",
-                        "status": "in_progress",
-                        "summary": [],
-                        "content": [],
-                    },
-                )
-            )
-            evs.append(
-                self._ev(
-                    "response.content_part.added",
-                    item_id=rid,
-                    output_index=idx,
-                    content_index=0,
-                    part={"type": "reasoning_text", "text": ""},
-                )
-            )
-        elif kind == "message":
-            mid = self._item_id("msg", idx)
-            evs.append(
-                self._ev(
-                    "response.output_item.added",
-                    output_index=idx,
-                    item={
-                        "id": mid,
-                        "type": "message",
-                        "status": "in_progress",
-                        "role": "assistant",
-                        "content": [],
-                    },
-                )
-            )
-            part: dict[str, Any] = (
-                {"type": "refusal", "refusal": ""}
-                if self._part == "refusal"
-                else {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
-            )
-            evs.append(
-                self._ev(
-                    "response.content_part.added", item_id=mid, output_index=idx, content_index=0, part=part
-                )
-            )
-        return evs
 
-    def _open_call(self, tc: dict[str, Any], key: int) -> list[Event]:
-        evs = self._close()
-        self._open = "call"
-        self._index = len(self._output)
-        fn = tc.get("function") or {}
-        chat_name = str(fn.get("name") or "")
-        target = self._tools.target(chat_name)
-        call_id = str(tc.get("id") or self._item_id("call", self._index))
-        call = _Call(
-            self._index, self._item_id(_PREFIX[target.kind], self._index), call_id, chat_name, self._tools
+class _CallItem:
+    __slots__ = ("args", "call_id", "id", "index", "target")
+
+    def __init__(self, index: int, item_id: str, call_id: str, target: ToolTarget) -> None:
+        self.index = index
+        self.id = item_id
+        self.call_id = call_id
+        self.target = target
+        self.args: list[str] = []
+
+    def item(self, status: str) -> OutputItem:
+        args, t = "".join(self.args), self.target
+        if t.kind == "custom_tool_call":
+            value = custom_input(args) if status != "in_progress" else ""
+            return CustomToolCall(call_id=self.call_id, name=t.name, input=value, id=self.id, status=status)
+        if t.kind == "tool_search_call":
+            return ToolSearchCall(
+                call_id=self.call_id,
+                arguments=parse_arguments(args),
+                execution="client",
+                id=self.id,
+                status=status,
+            )
+        return FunctionCall(
+            call_id=self.call_id,
+            name=t.name,
+            arguments=args,
+            id=self.id,
+            status=status,
+            namespace=t.namespace,
         )
-        self._calls[key] = call
-        self._call = call
-        evs.append(
-            self._ev("response.output_item.added", output_index=self._index, item=call.item("in_progress"))
+
+    def added(self, out: _Out) -> None:
+        if out.on:
+            item = self.item("in_progress")
+            out.events.append(OutputItemAdded(sequence_number=out.next(), output_index=self.index, item=item))
+
+    def delta(self, piece: str, out: _Out) -> None:
+        self.args.append(piece)
+        if out.on and self.target.kind == "function_call":
+            out.events.append(
+                FunctionCallArgumentsDelta(
+                    sequence_number=out.next(), item_id=self.id, output_index=self.index, delta=piece
+                )
+            )
+
+    def done(self, status: str, out: _Out) -> OutputItem:
+        item = self.item(status)
+        if not out.on:
+            return item
+        idx = self.index
+        if isinstance(item, CustomToolCall):
+            if item.input:
+                out.events.append(
+                    CustomToolCallInputDelta(
+                        sequence_number=out.next(), item_id=self.id, output_index=idx, delta=item.input
+                    )
+                )
+            out.events.append(
+                CustomToolCallInputDone(
+                    sequence_number=out.next(), item_id=self.id, output_index=idx, input=item.input
+                )
+            )
+        elif isinstance(item, FunctionCall):
+            out.events.append(
+                FunctionCallArgumentsDone(
+                    sequence_number=out.next(),
+                    item_id=self.id,
+                    output_index=idx,
+                    name=item.name,
+                    arguments=item.arguments,
+                )
+            )
+        return item
+
+
+_Open = _ReasoningItem | _MessageItem | _CallItem
+
+
+class StreamTranslator:
+    """Feeds on chat chunks and returns the Responses events they make."""
+
+    def __init__(
+        self,
+        response: Response,
+        item_id: IdFactory,
+        tools: ToolMap,
+        *,
+        seal: Sealer | None = None,
+        events: bool = True,
+    ) -> None:
+        self._base = response
+        self._item_id = item_id
+        self._tools = tools
+        self._seal = seal  # set when the request asked for reasoning.encrypted_content
+        self._out = _Out(events)
+        self._output: list[OutputItem] = []
+        self._open: _Open | None = None
+        self._calls: dict[int, _CallItem] = {}
+        self._finish: str | None = None
+        self._usage: Usage | None = None
+
+    def _snapshot(self, status: Status | None = None) -> Response:
+        return msgspec.structs.replace(
+            self._base, output=list(self._output), status=status or self._base.status
         )
-        return evs
+
+    def start(self) -> list[Event]:
+        if not self._out.on:
+            return []
+        return [
+            ResponseCreated(sequence_number=self._out.next(), response=self._snapshot()),
+            ResponseInProgress(sequence_number=self._out.next(), response=self._snapshot()),
+        ]
+
+    def _close(self, status: str = "completed") -> None:
+        item, self._open = self._open, None
+        if item is not None:
+            done = item.done(status, self._out)
+            self._output.append(done)
+            if self._out.on:
+                self._out.events.append(
+                    OutputItemDone(sequence_number=self._out.next(), output_index=item.index, item=done)
+                )
+
+    def _begin(self, item: _Open) -> None:
+        self._close()
+        self._open = item
+        item.added(self._out)
 
     # -- feeding ----------------------------------------------------------------------------------
 
-    def feed(self, chunk: dict[str, Any]) -> list[Event]:
-        evs: list[Event] = []
-        if chunk.get("usage"):
-            self._usage = chunk["usage"]
-        for choice in chunk.get("choices") or ():
-            if choice.get("index", 0) != 0:
+    def feed(self, chunk: ChatChunk) -> list[Event]:
+        if chunk.usage is not None:
+            self._usage = read_usage(chunk.usage) or self._usage
+        for choice in chunk.choices or ():
+            if choice.index != 0:
                 continue
-            # a whole `message` instead of a `delta`: a backend that answered a stream request with JSON
-            delta = choice.get("delta") or choice.get("message") or {}
-            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-            if reasoning:
-                if self._open != "reasoning":
-                    evs += self._open_item("reasoning")
-                self._text.append(reasoning)
-                evs.append(
-                    self._ev(
-                        "response.reasoning_text.delta",
-                        item_id=self._item_id("rs", self._index),
-                        output_index=self._index,
-                        content_index=0,
-                        delta=reasoning,
-                    )
-                )
-            for key, part in (("content", "output_text"), ("refusal", "refusal")):
-                piece = delta.get(key)
-                if not piece:
-                    continue
-                if self._open != "message" or self._part != part:
-                    self._part = part
-                    evs += self._open_item("message")
-                self._text.append(piece)
-                mid = self._item_id("msg", self._index)
-                if part == "refusal":
-                    evs.append(
-                        self._ev(
-                            "response.refusal.delta",
-                            item_id=mid,
-                            output_index=self._index,
-                            content_index=0,
-                            delta=piece,
-                        )
-                    )
-                else:
-                    evs.append(
-                        self._ev(
-                            "response.output_text.delta",
-                            item_id=mid,
-                            output_index=self._index,
-                            content_index=0,
-                            delta=piece,
-                            logprobs=[],
-                        )
-                    )
-            for pos, tc in enumerate(delta.get("tool_calls") or ()):
-                evs += self._feed_call(tc, pos)
-            if choice.get("finish_reason"):
-                self._finish = choice["finish_reason"]
-        return evs
+            delta = choice.delta or choice.message
+            if delta is not None:
+                self._feed_delta(delta)
+            if choice.finish_reason:
+                self._finish = choice.finish_reason
+        return self._out.take()
 
-    def _feed_call(self, tc: dict[str, Any], pos: int) -> list[Event]:
+    def _feed_delta(self, delta: Delta) -> None:
+        reasoning = delta.reasoning_content or delta.reasoning
+        if reasoning:
+            if not isinstance(self._open, _ReasoningItem):
+                index = len(self._output) + (self._open is not None)
+                self._begin(_ReasoningItem(index, self._item_id("rs", index), self._seal))
+            assert isinstance(self._open, _ReasoningItem)
+            self._open.delta(reasoning, self._out)
+        for piece, refusal in ((delta.content, False), (delta.refusal, True)):
+            if not piece:
+                continue
+            if not isinstance(self._open, _MessageItem) or self._open.refusal != refusal:
+                index = len(self._output) + (self._open is not None)
+                self._begin(_MessageItem(index, self._item_id("msg", index), refusal))
+            assert isinstance(self._open, _MessageItem)
+            self._open.delta(piece, self._out)
+        for pos, tc in enumerate(delta.tool_calls or ()):
+            self._feed_call(tc, pos)
+
+    def _feed_call(self, tc: ToolCallDelta, pos: int) -> None:
         """One tool-call delta. Calls are keyed by their `index` (by position when it is missing); a
         new `id` at a known index is a new call (backends that number every call 0)."""
-        index = tc.get("index")
-        key = index if isinstance(index, int) else pos
+        key = tc.index if tc.index is not None else pos
         call = self._calls.get(key)
-        evs: list[Event] = []
-        named = bool((tc.get("function") or {}).get("name"))
-        if call is None or (named and tc.get("id") and tc["id"] != call.call_id):
-            evs += self._open_call(tc, key)
-            call = self._call
-            assert call is not None
-        piece = (tc.get("function") or {}).get("arguments") or ""
+        fn = tc.function
+        if call is None or (fn is not None and fn.name and tc.id and tc.id != call.call_id):
+            index = len(self._output) + (self._open is not None)
+            target = self._tools.target((fn.name if fn else None) or "")
+            call_id = tc.id or self._item_id("call", index)
+            call = _CallItem(index, self._item_id(_PREFIX[target.kind], index), call_id, target)
+            self._calls[key] = call
+            self._begin(call)
+        piece = (fn.arguments if fn else None) or ""
         if not piece:
-            return evs
-        if call is not self._call:
+            return
+        if call is not self._open:
             # its item is already done (and sent): interleaved arguments cannot be streamed in order
             log.warning(
                 "dropping arguments for tool call %s: they arrived after the next item began", call.call_id
             )
-            return evs
-        call.args.append(piece)
-        if call.kind == "function_call":
-            evs.append(
-                self._ev(
-                    "response.function_call_arguments.delta",
-                    item_id=call.item_id,
-                    output_index=call.index,
-                    delta=piece,
-                )
-            )
-        return evs
+            return
+        call.delta(piece, self._out)
 
     # -- the end ----------------------------------------------------------------------------------
 
-    def finish(self, completed_at: int) -> list[Event]:
-        """Close every open item and settle the final response (the terminal event comes later)."""
+    def finish(self, completed_at: int) -> tuple[Response, list[Event]]:
+        """Close every open item; the settled response and the events that closed them."""
         incomplete = self._finish in ("length", "content_filter")
-        evs = self._close("incomplete" if incomplete else "completed")
-        r = self.response
-        r["output"] = list(self._output)
-        r["usage"] = map_usage(self._usage)
+        self._close("incomplete" if incomplete else "completed")
+        response = self._snapshot("incomplete" if incomplete else "completed")
+        response.usage = self._usage
         if incomplete:
-            r["status"] = "incomplete"
             reason = "max_output_tokens" if self._finish == "length" else "content_filter"
-            r["incomplete_details"] = {"reason": reason}
+            response.incomplete_details = IncompleteDetails(reason)
         else:
-            r["status"] = "completed"
-            r["completed_at"] = completed_at
-        return evs
+            response.completed_at = completed_at
+        return response, self._out.take()
 
-    def fail(self, code: str, message: str, status: str = "failed") -> list[Event]:
+    def fail(self, code: str, message: str, status: Status = "failed") -> tuple[Response, list[Event]]:
         """The backend died or the client left: close items as incomplete, settle as failed/cancelled."""
-        evs = self._close("incomplete")
-        r = self.response
-        r["output"] = list(self._output)
-        r["usage"] = map_usage(self._usage)
-        r["status"] = status
+        self._close("incomplete")
+        response = self._snapshot(status)
+        response.usage = self._usage
         if status == "failed":
-            r["error"] = {"code": code, "message": message}
-        return evs
+            response.error = ResponseError(code, message)
+        return response, self._out.take()
 
-    def terminal_event(self) -> Event:
-        status = self.response["status"]
-        etype = {"completed": "response.completed", "incomplete": "response.incomplete"}.get(
-            status, "response.failed"
-        )
-        return self._ev(etype, response=self._snapshot())
+    def terminal_event(self, response: Response) -> Event:
+        seq = self._out.next()
+        if response.status == "completed":
+            return ResponseCompleted(sequence_number=seq, response=response)
+        if response.status == "incomplete":
+            return ResponseIncomplete(sequence_number=seq, response=response)
+        return ResponseFailed(sequence_number=seq, response=response)
 
     def error_event(self, code: str, message: str) -> Event:
-        return self._ev("error", code=code, message=message, param=None)
+        return ErrorEvent(sequence_number=self._out.next(), code=code, message=message)

@@ -9,50 +9,45 @@ Chat backends only know `function` tools. `namespace` tools are flattened to fun
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import msgspec
 import orjson
 
 from responses_gateway.errors import InvalidRequest
+from responses_gateway.protocol.chat import (
+    ChatFunctionDef,
+    ChatFunctionName,
+    ChatNamedToolChoice,
+    ChatTool,
+)
+from responses_gateway.protocol.items import CallItem, CustomToolCall, ToolSearchCall
+from responses_gateway.protocol.tools import (
+    CustomTool,
+    FunctionTool,
+    HostedTool,
+    NamespaceTool,
+    Tool,
+    ToolChoice,
+    ToolChoiceAllowed,
+    ToolChoiceCustom,
+    ToolChoiceFunction,
+    ToolSearchTool,
+    tool_type,
+)
 
 log = logging.getLogger("responses_gateway.tools")
 
 NS_SEP = "__"
-HOSTED_TOOLS = frozenset(
-    {
-        "web_search",
-        "web_search_preview",
-        "web_search_2025_08_26",
-        "web_search_preview_2025_03_11",
-        "file_search",
-        "code_interpreter",
-        "image_generation",
-        "mcp",
-        "computer",
-        "computer_use",
-        "computer_use_preview",
-        "local_shell",
-        "shell",
-        "apply_patch",
-    }
-)
-_CUSTOM_PARAMS = {
+_EMPTY_PARAMS: dict[str, Any] = {"type": "object", "properties": {}}
+_CUSTOM_PARAMS: dict[str, Any] = {
     "type": "object",
     "properties": {"input": {"type": "string", "description": "The raw input for the tool."}},
     "required": ["input"],
     "additionalProperties": False,
 }
-
-_KIND = {str: "a string", dict: "an object", list: "an array"}
-
-
-def _name(tool: dict[str, Any], where: str) -> str:
-    name = tool.get("name")
-    if not isinstance(name, str) or not name:
-        raise InvalidRequest(f"Missing required parameter: '{where}.name'.", param=f"{where}.name")
-    return name
-
 
 CallKind = Literal["function_call", "custom_tool_call", "tool_search_call"]
 
@@ -67,129 +62,89 @@ class ToolTarget:
 class ToolMap:
     """The request's tools, as the backend sees them and as the client named them."""
 
-    def __init__(self, tools: list[dict[str, Any]] | None, *, reject_hosted: bool = False) -> None:
-        self._chat: list[dict[str, Any]] = []
+    def __init__(self, tools: Sequence[Tool] | None, *, reject_hosted: bool = False) -> None:
+        self._chat: list[ChatTool] = []
         self._targets: dict[str, ToolTarget] = {}
         self.dropped: list[str] = []
-        for i, tool in enumerate(tools or []):
+        for i, tool in enumerate(tools or ()):
             self._add(tool, f"tools[{i}]", reject_hosted)
         if self.dropped:
             log.info("hosted tools left out of the backend request: %s", ", ".join(self.dropped))
 
-    def _function(self, name: str, desc: str | None, params: Any, strict: Any, target: ToolTarget) -> None:
-        fn: dict[str, Any] = {"name": name, "parameters": params or {"type": "object", "properties": {}}}
-        if desc:
-            fn["description"] = desc
-        if strict is not None:
-            fn["strict"] = strict
-        self._chat.append({"type": "function", "function": fn})
+    def _function(
+        self,
+        name: str,
+        desc: str | None,
+        params: dict[str, Any] | None,
+        strict: bool | None,
+        target: ToolTarget,
+    ) -> None:
+        fn = ChatFunctionDef(name, params or _EMPTY_PARAMS, desc or None, strict)
+        self._chat.append(ChatTool(fn))
         self._targets[name] = target
 
-    def _add(self, tool: Any, where: str, reject_hosted: bool) -> None:
-        if not isinstance(tool, dict) or not isinstance(tool.get("type"), str):
-            raise InvalidRequest(f"Invalid value for '{where}': expected an object with a type.", param=where)
-        ttype = tool["type"]
-        for key, kind in (("description", str), ("parameters", dict), ("format", dict), ("tools", list)):
-            if tool.get(key) is not None and not isinstance(tool[key], kind):
-                raise InvalidRequest(
-                    f"Invalid type for '{where}.{key}': expected {_KIND[kind]}.", param=f"{where}.{key}"
-                )
-        if ttype == "function":
-            name = tool.get("name")
-            if not isinstance(name, str) or not name:
-                # the nested Chat shape is a common mistake: say what we expect
-                raise InvalidRequest(
-                    f"Missing required parameter: '{where}.name' (tools use the flat Responses shape "
-                    '{"type": "function", "name": ..., "parameters": ...}).',
-                    param=f"{where}.name",
-                )
+    def _add(self, tool: Tool, where: str, reject_hosted: bool) -> None:
+        if isinstance(tool, FunctionTool):
+            target = ToolTarget("function_call", tool.name)
+            self._function(tool.name, tool.description, tool.parameters, tool.strict, target)
+        elif isinstance(tool, NamespaceTool):
+            for sub in tool.tools or ():
+                target = ToolTarget("function_call", sub.name, tool.name)
+                name = f"{tool.name}{NS_SEP}{sub.name}"
+                self._function(name, sub.description, sub.parameters, sub.strict, target)
+        elif isinstance(tool, CustomTool):
+            desc = tool.description or ""
+            fmt = tool.format
+            if fmt is not None and fmt.type == "grammar":
+                grammar = f"The input must follow this {fmt.syntax or ''} grammar:\n{fmt.definition or ''}"
+                desc = f"{desc}\n\n{grammar}"
             self._function(
-                name,
-                tool.get("description"),
-                tool.get("parameters"),
-                tool.get("strict"),
-                ToolTarget("function_call", name),
+                tool.name, desc.strip(), _CUSTOM_PARAMS, None, ToolTarget("custom_tool_call", tool.name)
             )
-        elif ttype == "namespace":
-            ns = _name(tool, where)
-            for j, sub in enumerate(tool.get("tools") or []):
-                if not isinstance(sub, dict) or not isinstance(sub.get("name"), str) or not sub["name"]:
-                    raise InvalidRequest(f"Invalid value for '{where}.tools[{j}]'.", param=f"{where}.tools")
-                for key, kind in (("description", str), ("parameters", dict)):
-                    if sub.get(key) is not None and not isinstance(sub[key], kind):
-                        raise InvalidRequest(
-                            f"Invalid type for '{where}.tools[{j}].{key}': expected {_KIND[kind]}.",
-                            param=f"{where}.tools",
-                        )
-                self._function(
-                    f"{ns}{NS_SEP}{sub['name']}",
-                    sub.get("description"),
-                    sub.get("parameters"),
-                    sub.get("strict"),
-                    ToolTarget("function_call", str(sub["name"]), ns),
-                )
-        elif ttype == "custom":
-            name = _name(tool, where)
-            desc = tool.get("description") or ""
-            fmt = tool.get("format") or {}
-            if fmt.get("type") == "grammar":
-                syntax, definition = fmt.get("syntax", ""), fmt.get("definition", "")
-                desc = f"{desc}\n\nThe input must follow this {syntax} grammar:\n{definition}"
-            self._function(name, desc.strip(), _CUSTOM_PARAMS, None, ToolTarget("custom_tool_call", name))
-        elif ttype == "tool_search" and tool.get("execution") == "client":
-            self._function(
-                "tool_search",
-                tool.get("description"),
-                tool.get("parameters"),
-                None,
-                ToolTarget("tool_search_call", "tool_search"),
-            )
-        elif ttype in HOSTED_TOOLS or ttype == "tool_search":
+        elif isinstance(tool, ToolSearchTool) and tool.execution == "client":
+            target = ToolTarget("tool_search_call", "tool_search")
+            self._function("tool_search", tool.description, tool.parameters, None, target)
+        else:
+            assert isinstance(tool, HostedTool | ToolSearchTool)
+            ttype = tool_type(tool)
             if reject_hosted:
                 raise InvalidRequest(
                     f"Tool type '{ttype}' is hosted by OpenAI and cannot be run by this gateway.", param=where
                 )
             self.dropped.append(ttype)
-        else:
-            raise InvalidRequest(f"Unsupported tool type '{ttype}' in '{where}'.", param=where)
 
-    def chat_tools(self) -> list[dict[str, Any]]:
+    def chat_tools(self) -> list[ChatTool]:
         return self._chat
 
-    def chat_tool_choice(self, choice: Any) -> Any:
+    def chat_tool_choice(self, choice: ToolChoice | None) -> str | ChatNamedToolChoice | None:
+        """The Chat `tool_choice`; a named tool that is not in `tools` is a 400."""
         if choice is None or isinstance(choice, str):
             return choice
-        ctype = choice.get("type")
-        if ctype in ("function", "custom"):
-            name, namespace = choice.get("name"), choice.get("namespace")
-            if not isinstance(name, str) or not isinstance(namespace, str | None):
-                raise InvalidRequest(
-                    "Invalid value for 'tool_choice': expected a tool name.", param="tool_choice"
-                )
+        if isinstance(choice, ToolChoiceFunction | ToolChoiceCustom):
+            name = choice.name
+            namespace = choice.namespace if isinstance(choice, ToolChoiceFunction) else None
             if namespace:
                 name = f"{namespace}{NS_SEP}{name}"
             if name not in self._targets:
                 raise InvalidRequest(f"Tool choice '{name}' is not in tools.", param="tool_choice")
-            return {"type": "function", "function": {"name": name}}
-        if ctype == "allowed_tools":
-            return "required" if choice.get("mode") == "required" else "auto"
-        return "auto"
+            return ChatNamedToolChoice(ChatFunctionName(name))
+        if isinstance(choice, ToolChoiceAllowed):
+            return "required" if choice.mode == "required" else "auto"
+        return "auto"  # a hosted tool the backend never sees: let it choose
 
     def target(self, chat_name: str) -> ToolTarget:
         """Which client tool a backend call names (unknown names stay plain function calls)."""
         return self._targets.get(chat_name) or ToolTarget("function_call", chat_name)
 
-    def to_chat_call(self, item: dict[str, Any]) -> tuple[str, str]:
-        """A stored or client-sent call item -> (chat function name, arguments JSON)."""
-        name = str(item.get("name", ""))
-        if item.get("namespace"):
-            name = f"{item['namespace']}{NS_SEP}{name}"
-        if item.get("type") == "custom_tool_call":
-            return name, orjson.dumps({"input": item.get("input", "")}).decode()
-        if item.get("type") == "tool_search_call":
-            return "tool_search", orjson.dumps(item.get("arguments") or {}).decode()
-        args = item.get("arguments", "")
-        return name, args if isinstance(args, str) else orjson.dumps(args).decode()
+
+def to_chat_call(item: CallItem) -> tuple[str, str]:
+    """A stored or client-sent call item -> (chat function name, arguments JSON)."""
+    if isinstance(item, CustomToolCall):
+        return item.name, orjson.dumps({"input": item.input}).decode()
+    if isinstance(item, ToolSearchCall):
+        return "tool_search", msgspec.json.encode(item.arguments or {}).decode()
+    name = f"{item.namespace}{NS_SEP}{item.name}" if item.namespace else item.name
+    return name, item.arguments
 
 
 def custom_input(arguments: str) -> str:
@@ -203,6 +158,7 @@ def custom_input(arguments: str) -> str:
 
 
 def parse_arguments(arguments: str) -> Any:
+    """Tool-search arguments as JSON (open by nature); `{}` when the model sent none or garbage."""
     try:
         return orjson.loads(arguments) if arguments else {}
     except orjson.JSONDecodeError:

@@ -13,10 +13,12 @@ from types import TracebackType
 from typing import Any
 
 import aiohttp
+import msgspec
 import orjson
 
 from responses_gateway.config import BackendSettings
 from responses_gateway.errors import GatewayError, UpstreamError, UpstreamTimeout
+from responses_gateway.protocol.chat import ChatChunk, ChatRequest
 from responses_gateway.upstream._errors import map_errors, status_error
 from responses_gateway.upstream._sse import SSEDecoder
 from responses_gateway.upstream.router import ModelRouter
@@ -132,24 +134,20 @@ class HTTPUpstream:
         return self.router.backend_for(model)
 
     async def stream_chat(
-        self, backend: BackendSettings, body: dict[str, Any], *, authorization: str | None
-    ) -> AsyncGenerator[dict[str, Any], None]:
-        """POST `body` as a streaming chat completion and yield each chunk, parsed.
+        self, backend: BackendSettings, body: ChatRequest, *, authorization: str | None
+    ) -> AsyncGenerator[ChatChunk, None]:
+        """POST `body` as a streaming chat completion and yield each chunk, decoded into a ChatChunk.
 
         Adds `stream: true` and `stream_options.include_usage`. Raises `RateLimited`,
         `UpstreamStatusError` or `UpstreamError` for an error status, `UpstreamTimeout` when the
         backend is silent for `timeout_seconds`, `UpstreamError` if the stream breaks. Closing the
         generator (or cancelling its task) closes the connection, which stops the backend.
         """
-        payload = dict(body)
-        payload["stream"] = True
-        options = payload.get("stream_options")
-        payload["stream_options"] = (
-            {**options, "include_usage": True} if isinstance(options, dict) else {"include_usage": True}
-        )
+        options = {**(body.stream_options or {}), "include_usage": True}
+        payload = _encode(msgspec.structs.replace(body, stream=True, stream_options=options))
         errors = map_errors(backend)
         response = await self._send(
-            backend, "POST", "/chat/completions", orjson.dumps(payload), authorization, errors, stream=True
+            backend, "POST", "/chat/completions", payload, authorization, errors, stream=True
         )
         try:
             if response.status >= 300:
@@ -288,25 +286,28 @@ class HTTPUpstream:
         return timeout
 
 
-def _parse_chunk(backend: BackendSettings, event: bytes) -> dict[str, Any]:
+_encode = msgspec.json.Encoder().encode
+_decode_chunk = msgspec.json.Decoder(ChatChunk).decode
+_decode_any = msgspec.json.Decoder().decode
+
+
+def _parse_chunk(backend: BackendSettings, event: bytes) -> ChatChunk:
+    """One `data:` payload as a typed chunk; a malformed one, or an in-stream error, is an UpstreamError."""
     try:
-        chunk = orjson.loads(event)
-    except orjson.JSONDecodeError as exc:
+        chunk = _decode_chunk(event)
+    except msgspec.DecodeError as exc:  # not JSON, or of a shape no chunk has
         raise UpstreamError(f"Backend '{backend.name}' sent a malformed stream chunk.") from exc
-    if not isinstance(chunk, dict):
-        raise UpstreamError(f"Backend '{backend.name}' sent a malformed stream chunk.")
-    error = chunk.get("error")
-    if error is None and chunk.get("object") == "error":  # vLLM's older in-stream error shape
-        error = chunk
+    error: Any = _decode_any(chunk.error) if chunk.error is not None else None
+    if error is None and chunk.object == "error" and chunk.message is not None:  # vLLM's older shape
+        error = {"message": _decode_any(chunk.message)}
     if error is not None:
         message = error.get("message") if isinstance(error, dict) else error
         raise UpstreamError(f"Backend '{backend.name}' failed mid-stream: {message}")
     return chunk
 
 
-def _has_finish_reason(chunk: dict[str, Any]) -> bool:
-    choices = chunk.get("choices")
-    return isinstance(choices, list) and any(isinstance(c, dict) and c.get("finish_reason") for c in choices)
+def _has_finish_reason(chunk: ChatChunk) -> bool:
+    return any(c.finish_reason for c in chunk.choices or ())
 
 
 async def _drain(response: aiohttp.ClientResponse) -> None:
