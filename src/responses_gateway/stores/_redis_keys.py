@@ -1,22 +1,18 @@
-"""Redis key schema: `<prefix>response:{<thread tag>}:<response id>`, one HASH per response.
+"""Redis key schema: a HASH per response and a LIST per branch segment, all in the thread's hash slot.
 
-The hash tag keeps a whole conversation thread in one cluster slot, so one Lua script can read or
-extend the whole chain on one node. Fields: `d` the record's meta blob ("" = tombstone), `h` its
-history blob (input and output items: all a chain read needs), `p` parent id, `o` owner
-(stores/base.py encode_parts).
+`<prefix>response:{<tag>}:<response id>` and `<prefix>seg:{<tag>}:<id of the segment's first turn>`;
+see docs/STORE-LAYOUT.md. _redis_scripts.KEY_OF is the Lua twin of `KeySchema.key` (a test checks it).
 """
 
 from __future__ import annotations
 
 from responses_gateway import ids
 
-FIELD_DATA = "d"
-FIELD_HISTORY = "h"
-FIELD_PARENT = "p"
-FIELD_OWNER = "o"
 # Ids not minted by this gateway (no thread tag inside) all share this tag: their chains still live
 # in one slot (so the chain scripts work on a cluster), at the price of that slot being shared.
 FOREIGN_TAG = "_"
+RESPONSE = "response"
+SEGMENT = "seg"
 
 
 def tag_of(response_id: str) -> str:
@@ -25,14 +21,18 @@ def tag_of(response_id: str) -> str:
 
 
 class KeySchema:
-    """Builds keys for one key prefix (e.g. `sr:`); _redis_scripts.KEY_OF mirrors `key` in Lua."""
+    """Builds keys for one key prefix (e.g. `sr:`)."""
 
     def __init__(self, key_prefix: str) -> None:
         self.prefix = key_prefix
-        self.response_prefix = f"{key_prefix}response:"
+        self.response_prefix = f"{key_prefix}{RESPONSE}:"
 
-    def key(self, response_id: str) -> str:
-        return f"{self.response_prefix}{{{tag_of(response_id)}}}:{response_id}"
+    def key(self, response_id: str, kind: str = RESPONSE) -> str:
+        """The key of a response (kind RESPONSE) or of the segment a response starts (SEGMENT)."""
+        return f"{self.prefix}{kind}:{{{tag_of(response_id)}}}:{response_id}"
+
+    def segment(self, segment_id: str) -> str:
+        return self.key(segment_id, SEGMENT)
 
     def pattern(self) -> str:
         """A KEYS/SCAN pattern matching every response key of this prefix."""

@@ -1,7 +1,7 @@
-"""Lua sources of the Redis store: put (+ ancestor TTL walk), get_chain, delete. One node, one slot.
+"""Lua sources of the Redis store (put, history, delete), each run on one node in one slot.
 
-Each script derives a parent's key from its id with KEY_OF, the Lua twin of KeySchema.key
-(tests check that both agree). Scripts are called with EVALSHA, falling back to EVAL on NOSCRIPT.
+A thread is a tree of branch segments: LISTs whose element 0 is a header and whose elements 1.. are
+the `chat` blobs of consecutive turns. See docs/STORE-LAYOUT.md for the layout and its costs.
 """
 
 from __future__ import annotations
@@ -9,128 +9,218 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-# key_of(prefix, id): `<prefix>response:{<tag>}:<id>`; tag = the 16 hex after `resp_` for our ids
-# (`resp_` + 48 lowercase hex), else "_" (KeySchema.FOREIGN_TAG).
+# key_of(prefix, kind, id): `<prefix><kind>:{<tag>}:<id>`; tag = the 16 hex after `resp_` for our
+# ids (`resp_` + 48 lowercase hex), else "_" (FOREIGN_TAG). kind is 'response' or 'seg'.
 KEY_OF = """
-local function key_of(prefix, id)
+local function key_of(prefix, kind, id)
   if string.len(id) == 53 and string.match(id, '^resp_[0-9a-f]+$') then
-    return prefix .. 'response:{' .. string.sub(id, 6, 21) .. '}:' .. id
+    return prefix .. kind .. ':{' .. string.sub(id, 6, 21) .. '}:' .. id
   end
-  return prefix .. 'response:{_}:' .. id
+  return prefix .. kind .. ':{_}:' .. id
 end
 """
 
-# KEYS[1] record key. ARGV: 1 meta blob ("" for a tombstone), 2 parent id or "", 3 owner, 4 ttl ms, 5
-# key prefix, 6 max hops, 7 slack ms, 8 history blob ("" for a tombstone). Writes the record with its
-# TTL (a re-put never shortens it), then makes every ancestor expire no earlier than the record.
-# Invariant kept by every put: an ancestor never expires before any of its descendants. So the walk
-# stops at the first ancestor that already lives >= ttl (all above it do too), at one without expiry,
-# or at a missing one; the ancestors below that point are set to the same target: ttl + slack, but
-# never beyond the stop point's own expiry (that keeps the invariant). The slack lets the next puts of
-# the thread stop after one hop: a full walk happens about once per slack period, not on every turn.
-# Idempotent: running it twice leaves the same state. Returns the number of ancestors extended.
+# Response HASH fields: r response, i input items, c chat (all three "" once deleted: a tombstone),
+# o owner, p parent id ("" for a root), t created_at, s segment id, x index of the turn in its segment.
+# `c` is also in the segment (history reads need it there); the copy here makes `get` one HMGET that
+# does not depend on the segment.
+# Segment LIST: [header, chat of turn 1, chat of turn 2, ...]; a deleted turn's chat is "".
+# Header: "" for a thread's root segment; "<offset> <parent segment id>" for a branch (its turn 1
+# is a child of element <offset> of the parent segment); "!" when that parent is another owner's
+# (the branch then has no readable history); "?<parent id>" when the parent was already gone (expired
+# or evicted) when the turn was written (its history is incomplete).
+
+# KEYS[1] the parent's key (the record's for a root): declared so that, while its slot migrates,
+# Redis routes the call to the node that holds the parent (ASK). ARGV: 1 response, 2 input items,
+# 3 chat, 4 owner, 5 created_at, 6 parent id or "", 7 ttl ms, 8 slack ms, 9 key prefix, 10 max hops,
+# 11 record id.
+# A new turn whose parent is the tip of its segment is appended to it (RPUSH); any other turn starts
+# a segment. A re-put (a retried write that was applied) keeps its place and appends nothing.
+# TTL: the record lives ttl. Invariant kept by every put: an ancestor (turn or segment) never expires
+# before a descendant, and a segment never before a turn in it. So the walk up the parents stops at
+# the first one that already lives >= ttl, at one without expiry, or at a missing one; the turns
+# below that point, and their segments, are set to ttl + slack, never beyond the stop point's own
+# expiry. With the slack the next puts of a thread stop after one or two hops: O(1) amortised.
+# One clock (TIME) and absolute expiries: Redis 7.0 reads the clock anew for every command.
 PUT = (
     KEY_OF
     + """
-local ttl = tonumber(ARGV[4])
-local max_hops = tonumber(ARGV[6])
-if ARGV[2] ~= '' and redis.call('EXISTS', key_of(ARGV[5], ARGV[2])) == 0 then
-  -- the parent is not here: its slot is being migrated to this node (ASK), or it expired since the
-  -- chain was read. Write nothing: a child must never outlive a missing parent.
-  return redis.error_reply('TRYAGAIN responses-gateway: parent ' .. ARGV[2] .. ' is not on this node')
+local prefix, parent, owner = ARGV[9], ARGV[6], ARGV[4]
+local ttl, max_hops = tonumber(ARGV[7]), tonumber(ARGV[10])
+local key = key_of(prefix, 'response', ARGV[11])
+local placed = redis.call('HMGET', key, 's', 'x')
+local pr = nil
+if parent ~= '' then
+  pr = redis.call('HMGET', KEYS[1], 'o', 's', 'x', 'p')
+  if not pr[1] then
+    pr = nil -- gone (expired or evicted) since the chain was read: the turn's history is incomplete
+  end
 end
--- One clock for the whole script, and absolute expiry times: Redis 7.0 reads the clock anew for
--- each command of a script, so relative PEXPIREs issued later than a PTTL would drift later.
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-local own = redis.call('PTTL', KEYS[1])
-redis.call('HSET', KEYS[1], 'd', ARGV[1], 'h', ARGV[8], 'p', ARGV[2], 'o', ARGV[3])
-if own < ttl then
-  redis.call('PEXPIREAT', KEYS[1], now + ttl)
-end
-local target = now + ttl + tonumber(ARGV[7])
-local walked = {}
-local parent = ARGV[2]
-while parent ~= '' do
-  if #walked >= max_hops then
-    return redis.error_reply('ERR responses-gateway: chain deeper than ' .. ARGV[6])
+local function extend(key, at)
+  local left = redis.call('PTTL', key)
+  if left >= 0 and now + left < at then
+    redis.call('PEXPIREAT', key, at)
   end
-  local k = key_of(ARGV[5], parent)
+end
+if placed[1] then
+  redis.call('HSET', key, 'r', ARGV[1], 'i', ARGV[2], 'c', ARGV[3], 'o', owner, 't', ARGV[5])
+  local sk = key_of(prefix, 'seg', placed[1])
+  redis.pcall('LSET', sk, tonumber(placed[2]), ARGV[3])
+  extend(key, now + ttl)
+  extend(sk, now + ttl)
+else
+  local seg, idx, header = ARGV[11], 1, ''
+  if parent ~= '' and not pr then
+    header = '?' .. parent
+  elseif pr then
+    local px = tonumber(pr[3])
+    if pr[1] ~= owner then
+      header = '!'
+    elseif redis.call('LLEN', key_of(prefix, 'seg', pr[2])) == px + 1 then
+      seg, header = pr[2], nil
+      idx = redis.call('RPUSH', key_of(prefix, 'seg', seg), ARGV[3]) - 1
+    else
+      header = px .. ' ' .. pr[2]
+    end
+  end
+  if header then
+    local sk = key_of(prefix, 'seg', seg)
+    local n = redis.call('RPUSH', sk, header, ARGV[3])
+    if n == 2 then
+      redis.call('PEXPIREAT', sk, now + ttl)
+    else
+      -- left from an earlier life of this id (its record evicted, not its segment): rewrite in place
+      redis.call('LTRIM', sk, 0, n - 3)
+      redis.call('LSET', sk, 0, header)
+      redis.call('LSET', sk, 1, ARGV[3])
+      extend(sk, now + ttl)
+    end
+  end
+  redis.call('HSET', key, 'r', ARGV[1], 'i', ARGV[2], 'c', ARGV[3], 'o', owner, 'p', parent,
+    't', ARGV[5], 's', seg, 'x', idx)
+  redis.call('PEXPIREAT', key, now + ttl)
+end
+local target = now + ttl + tonumber(ARGV[8])
+local walked, segs = {}, {}
+local info, cur, last_x, stopped = pr, parent, nil, false
+if not pr then
+  cur = ''
+end
+while cur ~= '' do
+  if #walked >= max_hops then
+    return redis.error_reply('ERR responses-gateway: chain deeper than ' .. ARGV[10])
+  end
+  local k = key_of(prefix, 'response', cur)
   local left = redis.call('PTTL', k)
   if left == -2 or left == -1 then
     break
   end
   if left >= ttl then
-    -- its expiry is at least now + left (PTTL was read at or after `now`): never extend past it
     if now + left < target then
       target = now + left
     end
+    stopped = true
     break
   end
+  info = info or redis.call('HMGET', k, 'o', 's', 'x', 'p')
   walked[#walked + 1] = k
-  parent = redis.call('HGET', k, 'p') or ''
+  if info[2] and info[2] ~= segs[#segs] then
+    segs[#segs + 1] = info[2]
+  end
+  last_x = tonumber(info[3])
+  cur = info[4] or ''
+  info = nil
 end
 for i = 1, #walked do
   redis.call('PEXPIREAT', walked[i], target)
+end
+-- the segment of the turn the walk stopped at already lives as long as that turn
+local n = #segs
+if stopped and last_x and last_x > 1 then
+  n = n - 1
+end
+for i = 1, n do
+  extend(key_of(prefix, 'seg', segs[i]), target)
 end
 return #walked
 """
 )
 
-# KEYS[1] head key. ARGV: 1 owner, 2 key prefix, 3 max hops.
-# Returns {0} when the head is unknown, a tombstone or another owner's, or when any ancestor is
-# another owner's (history never includes another owner's turn); else
-# {1, "", blob_newest, ..., blob_oldest} (tombstones skipped; each blob is the record's history
-# field `h`, or its whole `d` for records written before `h` existed), or {2, missing_id, blobs...} when an
-# ancestor is missing (expired or evicted, not deleted).
-GET_CHAIN = (
+# KEYS[1] head key. ARGV: 1 owner, 2 key prefix, 3 max segments. One LRANGE per segment on the path.
+# Returns {0} when the head is unknown, deleted or another owner's, or its path crosses another
+# owner's turn; {2, id} when a segment on the path is missing (expired or evicted; id = its first
+# turn's) or a turn on it was written after its parent was gone (id = that parent's);
+# else {1, chat_oldest, ..., chat_head} with deleted turns left out.
+HISTORY = (
     KEY_OF
     + """
-local max_hops = tonumber(ARGV[3])
-local head = redis.call('HMGET', KEYS[1], 'd', 'p', 'o', 'h')
-if not head[3] or head[3] ~= ARGV[1] or not head[1] or head[1] == '' then
+local head = redis.call('HMGET', KEYS[1], 'o', 's', 'x')
+if not head[1] or head[1] ~= ARGV[1] or not head[2] then
   return {0}
 end
-local out = {1, '', head[4] or head[1]}
-local parent = head[2] or ''
-local hops = 0
-while parent ~= '' do
-  hops = hops + 1
-  if hops > max_hops then
-    return redis.error_reply('ERR responses-gateway: chain deeper than ' .. ARGV[3])
+local parts = {}
+local seg, upto = head[2], tonumber(head[3])
+while true do
+  if #parts >= tonumber(ARGV[3]) then
+    return redis.error_reply('ERR responses-gateway: more segments than ' .. ARGV[3])
   end
-  local r = redis.call('HMGET', key_of(ARGV[2], parent), 'd', 'p', 'o', 'h')
-  if not r[2] then
-    out[1] = 2
-    out[2] = parent
-    return out
+  local l = redis.call('LRANGE', key_of(ARGV[2], 'seg', seg), 0, upto)
+  if #l < upto + 1 then
+    return {2, seg}
   end
-  if r[3] ~= ARGV[1] then
+  if #parts == 0 and l[upto + 1] == '' then
     return {0}
   end
-  if r[1] and r[1] ~= '' then
-    out[#out + 1] = r[4] or r[1]
+  parts[#parts + 1] = l
+  local h = l[1]
+  if h == '' then
+    break
   end
-  parent = r[2]
+  if string.sub(h, 1, 1) == '?' then
+    return {2, string.sub(h, 2)}
+  end
+  local offset, parent_seg = string.match(h, '^(%d+) (.*)$')
+  if not offset then
+    return {0}
+  end
+  seg, upto = parent_seg, tonumber(offset)
+end
+local out = {1}
+for i = #parts, 1, -1 do
+  local l = parts[i]
+  for j = 2, #l do
+    if l[j] ~= '' then
+      out[#out + 1] = l[j]
+    end
+  end
 end
 return out
 """
 )
 
-# KEYS[1] record key. ARGV: 1 owner. Turns a live record into a tombstone (empty `d` and `h`; `p`,
-# `o` and the TTL stay). Returns 1 when it was live and owned by ARGV[1]; 2 when it already was a
-# tombstone of that owner (written again, so that a WAIT after a retried delete covers it); else 0.
-DELETE = """
-local r = redis.call('HMGET', KEYS[1], 'd', 'o')
-if not r[2] or r[2] ~= ARGV[1] then
+# KEYS[1] record key. ARGV: 1 owner, 2 key prefix. Tombstones the record (empty `r`, `i`, `c`, its
+# chat "" in its segment; place, owner and TTL stay). Returns 1 when it was live and ARGV[1]'s; 2 when
+# already a tombstone of that owner (written again, so that a WAIT after a retried delete covers it).
+DELETE = (
+    KEY_OF
+    + """
+local r = redis.call('HMGET', KEYS[1], 'o', 's', 'x')
+if not r[1] or r[1] ~= ARGV[1] then
   return 0
 end
-redis.call('HSET', KEYS[1], 'd', '', 'h', '')
-if not r[1] or r[1] == '' then
+local was = redis.call('HSTRLEN', KEYS[1], 'r')
+redis.call('HSET', KEYS[1], 'r', '', 'i', '', 'c', '')
+if r[2] then
+  redis.pcall('LSET', key_of(ARGV[2], 'seg', r[2]), tonumber(r[3]), '')
+end
+if was == 0 then
   return 2
 end
 return 1
 """
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,5 +237,6 @@ class LuaScript:
 
 
 PUT_SCRIPT = LuaScript.of("put", PUT)
-GET_CHAIN_SCRIPT = LuaScript.of("get_chain", GET_CHAIN)
+HISTORY_SCRIPT = LuaScript.of("history", HISTORY)
 DELETE_SCRIPT = LuaScript.of("delete", DELETE)
+SCRIPTS = (PUT_SCRIPT, HISTORY_SCRIPT, DELETE_SCRIPT)

@@ -1,7 +1,7 @@
-"""The Redis / Redis Cluster store: one HASH per response in its thread's hash slot, Lua for chains.
+"""The Redis / Redis Cluster store: branch segments (a LIST of turns per branch) in the thread's slot.
 
-Every operation is one round trip (put with `wait_replicas` too: script + WAIT pipelined on one
-connection). See docs/STORE-LAYOUT.md for the layout, the durability policy and measured numbers.
+Every operation is one round trip and a constant number of Redis commands at any depth of a linear
+chain. See docs/STORE-LAYOUT.md for the layout, the durability policy and measured numbers.
 """
 
 from __future__ import annotations
@@ -9,40 +9,35 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from redis import exceptions as rex
-from redis.asyncio import Redis
-from redis.asyncio.cluster import ClusterNode, RedisCluster
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-
 from responses_gateway import ids
 from responses_gateway.config import RedisSettings
-from responses_gateway.stores._redis_cluster import eval_with_wait
-from responses_gateway.stores._redis_keys import FIELD_DATA, FIELD_HISTORY, FIELD_OWNER, KeySchema, tag_of
-from responses_gateway.stores._redis_scripts import DELETE_SCRIPT, GET_CHAIN_SCRIPT, PUT_SCRIPT, LuaScript
+from responses_gateway.stores._redis_conn import (
+    Arg,
+    RedisConnection,
+    Wait,
+    build_connection,
+    effective_wait_ms,
+)
+from responses_gateway.stores._redis_keys import KeySchema, tag_of
+from responses_gateway.stores._redis_scripts import (
+    DELETE_SCRIPT,
+    HISTORY_SCRIPT,
+    PUT_SCRIPT,
+    SCRIPTS,
+    LuaScript,
+)
 from responses_gateway.stores._redis_support import (
     RetryPolicy,
     WaitNotConfirmed,
     connection_races,
     format_go_duration,
     map_errors,
-    parse_address,
 )
-from responses_gateway.stores.base import (
-    ChainIncomplete,
-    Item,
-    StoredResponse,
-    StoreUnavailable,
-    decode_history,
-    decode_parts,
-    decode_record,
-    encode_parts,
-    find_item,
-)
+from responses_gateway.stores.base import ChainIncomplete, StoredResponse, StoreUnavailable, find_item
 
 __all__ = ["MAX_CHAIN_DEPTH", "RedisStore", "RedisStoreStats", "format_go_duration"]
 
@@ -51,8 +46,9 @@ T = TypeVar("T")
 
 MAX_CHAIN_DEPTH = 100_000  # a guard for the Lua walks (a cycle would otherwise block Redis)
 ANCESTOR_SLACK_MAX_MS = 3_600_000  # ancestors may outlive the newest turn by up to min(ttl/10, 1 h)
-_POOL_HEADROOM = 4  # cluster: connections per node beyond pool_size, for the driver's own commands
 _CONNECT_BACKOFF_MAX = 2.0  # seconds between reconnection attempts while Redis is unreachable
+# what `get` reads: owner, response, input items, chat, parent, created_at
+_GET_FIELDS = ("o", "r", "i", "c", "p", "t")
 
 
 @dataclass(slots=True)
@@ -68,22 +64,23 @@ class RedisStoreStats:
 
 
 class RedisStore:
-    """ResponseStore on Redis (standalone) or Redis Cluster; one code path for both modes."""
+    """ResponseStore on Redis (standalone) or Redis Cluster, over a RedisConnection."""
 
     backend_name = "redis"
 
-    def __init__(self, settings: RedisSettings, *, ttl_seconds: int, client: Redis | RedisCluster) -> None:
+    def __init__(
+        self, settings: RedisSettings, *, ttl_seconds: int, connection: RedisConnection | None = None
+    ) -> None:
         self.settings = settings
         self.ttl_seconds = ttl_seconds
-        self.cluster_mode = isinstance(client, RedisCluster)
         self.keys = KeySchema(settings.key_prefix)
         self.stats = RedisStoreStats()
-        self._client = client
+        self.connection = connection or build_connection(settings, self.stats.add)
         self._ttl_ms = ttl_seconds * 1000
         # Ancestors are extended to ttl + slack so that the next turns' walks stop after one hop.
         self._slack_ms = min(self._ttl_ms // 10, ANCESTOR_SLACK_MAX_MS)
-        self._wait_replicas = settings.wait_replicas
-        self._wait_timeout_ms = _effective_wait_ms(settings)
+        wait_ms = effective_wait_ms(settings)
+        self._wait = Wait(settings.wait_replicas, wait_ms) if settings.wait_replicas > 0 else None
         self._retry = RetryPolicy(retries=settings.max_retries, budget=max(settings.read_timeout, 1.0))
         self._slots = asyncio.Semaphore(settings.pool_size)
         self._pool_timeout = settings.read_timeout + 1.0  # as go-redis' PoolTimeout
@@ -92,13 +89,10 @@ class RedisStore:
         self._connect_failures = 0
         self._next_connect_at = 0.0
 
-    # --- construction -------------------------------------------------------------------------
-
     @classmethod
     async def open(cls, settings: RedisSettings, *, ttl_seconds: int) -> RedisStore:
-        """Build the client and try to connect; a Redis that is down is logged, not raised."""
-        client = build_client(settings)
-        store = cls(settings, ttl_seconds=ttl_seconds, client=client)
+        """Build the connection and try to connect; a Redis that is down is logged, not raised."""
+        store = cls(settings, ttl_seconds=ttl_seconds)
         try:
             await store._ensure_ready()
         except StoreUnavailable as exc:
@@ -110,55 +104,65 @@ class RedisStore:
         return store
 
     @property
-    def client(self) -> Redis | RedisCluster:
-        return self._client
-
-    @property
     def ready(self) -> bool:
         return self._ready
+
+    @property
+    def cluster_mode(self) -> bool:
+        return self.connection.cluster
 
     # --- the ResponseStore protocol ------------------------------------------------------------
 
     async def put(self, record: StoredResponse) -> None:
         parent = record.previous_response_id or ""
-        if parent and self.cluster_mode and tag_of(parent) != tag_of(record.id):
+        if parent and self.connection.cluster and tag_of(parent) != tag_of(record.id):
             raise ValueError(
                 f"{record.id} and its parent {parent} are in different threads (hash tags); "
                 "mint child ids with ids.new_response_id(parent_id)"
             )
-        meta, history = (b"", b"") if record.deleted else encode_parts(record)
-        args = [
-            meta,
-            parent,
+        args: list[Arg] = [
+            record.response,
+            record.input_items,
+            record.chat,
             record.owner,
+            record.created_at,
+            parent,
             self._ttl_ms,
+            self._slack_ms,
             self.keys.prefix,
             MAX_CHAIN_DEPTH,
-            self._slack_ms,
-            history,
+            record.id,
         ]
-        await self._write("put", PUT_SCRIPT, self.keys.key(record.id), args)
+        # routed by the parent's key: while a slot migrates, the call goes where the parent is
+        key = self.keys.key(parent or record.id)
+        await self._run("put", lambda: self._write(PUT_SCRIPT, key, args))
 
     async def get(self, response_id: str, *, owner: str = "") -> StoredResponse | None:
         key = self.keys.key(response_id)
-        data, history, stored_owner = await self._run(
-            "get", lambda: self._command("HMGET", key, FIELD_DATA, FIELD_HISTORY, FIELD_OWNER)
+        reply = await self._run("get", lambda: self.connection.call(key, "HMGET", key, *_GET_FIELDS))
+        stored_owner, response, input_items, chat, parent, created_at = reply
+        if not response or stored_owner != owner.encode():
+            return None  # unknown, expired, deleted (a tombstone) or another owner's
+        return StoredResponse(
+            id=response_id,
+            previous_response_id=parent.decode() or None,
+            response=response,
+            input_items=input_items,
+            chat=chat,
+            owner=owner,
+            created_at=int(created_at),
         )
-        if not data or stored_owner != owner.encode():
-            return None
-        return decode_parts(data, history) if history else decode_record(data)
 
-    async def get_chain(self, response_id: str, *, owner: str = "") -> list[StoredResponse] | None:
+    async def get_history(self, response_id: str, *, owner: str = "") -> list[bytes] | None:
         key = self.keys.key(response_id)
-        args = [owner, self.keys.prefix, MAX_CHAIN_DEPTH]
-        reply = await self._run("get_chain", lambda: self._eval(GET_CHAIN_SCRIPT, key, args))
+        args: list[Arg] = [owner, self.keys.prefix, MAX_CHAIN_DEPTH]
+        reply = await self._run("get_history", lambda: self._read(HISTORY_SCRIPT, key, args))
         status = int(reply[0])
         if status == 0:
             return None
         if status == 2:
-            missing = reply[1].decode() if isinstance(reply[1], bytes) else str(reply[1])
-            raise ChainIncomplete(response_id, missing)
-        return [_decode_link(blob, owner) for blob in reversed(reply[2:])]
+            raise ChainIncomplete(response_id, reply[1].decode())
+        return list(reply[1:])
 
     async def delete(self, response_id: str, *, owner: str = "") -> bool:
         key = self.keys.key(response_id)
@@ -167,14 +171,14 @@ class RedisStore:
         def attempt() -> Awaitable[Any]:
             nonlocal attempts
             attempts += 1
-            return self._write_once(DELETE_SCRIPT, key, [owner])
+            return self._write(DELETE_SCRIPT, key, [owner, self.keys.prefix])
 
         result = int(await self._run("delete", attempt))
         # 2 = already a tombstone of this owner: after a retry, most likely made by our own first
         # attempt, applied but not acknowledged; the script wrote it again so that WAIT covers it
         return result == 1 or (result == 2 and attempts > 1)
 
-    async def get_item(self, item_id: str, *, owner: str = "") -> Item | None:
+    async def get_item(self, item_id: str, *, owner: str = "") -> bytes | None:
         response_id = ids.response_id_of_item(item_id)
         if response_id is None:
             return None
@@ -182,15 +186,12 @@ class RedisStore:
         return None if record is None else find_item(record, item_id)
 
     async def ping(self) -> None:
-        if self.cluster_mode:
-            await self._run("ping", lambda: self._command("PING", target_nodes=RedisCluster.PRIMARIES))
-        else:
-            await self._run("ping", lambda: self._command("PING"))
+        await self._run("ping", self.connection.ping)
 
     async def aclose(self) -> None:
         try:
-            await self._client.aclose()
-        except (rex.RedisError, OSError) as exc:  # closing a half-dead client must not raise
+            await self.connection.aclose()
+        except Exception as exc:  # closing a half-dead client must not raise
             log.debug("RedisStore: error while closing: %s", exc)
 
     # --- plumbing ------------------------------------------------------------------------------
@@ -213,61 +214,24 @@ class RedisStore:
         finally:
             self._slots.release()
 
-    async def _command(self, *args: Any, **kwargs: Any) -> Any:
-        self.stats.add()
-        return await self._client.execute_command(*args, **kwargs)
-
-    async def _eval(self, script: LuaScript, key: str, args: list[Any]) -> Any:
-        """EVALSHA, and EVAL (which also caches the script) when the node answers NOSCRIPT."""
-        if isinstance(self._client, RedisCluster):  # one connection per call, ASK included
-            result, _ = await eval_with_wait(self._client, script, key, args, 0, 0, self.stats.add)
-            return result
-        try:
-            return await self._command("EVALSHA", script.sha, 1, key, *args)
-        except rex.NoScriptError:
-            return await self._command("EVAL", script.source, 1, key, *args)
-
-    async def _write(self, operation: str, script: LuaScript, key: str, args: list[Any]) -> Any:
-        return await self._run(operation, lambda: self._write_once(script, key, args))
-
-    def _write_once(self, script: LuaScript, key: str, args: list[Any]) -> Awaitable[Any]:
-        if self._wait_replicas <= 0:
-            return self._eval(script, key, args)
-        return self._eval_and_wait(script, key, args)
-
-    async def _eval_and_wait(self, script: LuaScript, key: str, args: list[Any]) -> Any:
-        """The script and `WAIT n timeout` in one round trip on one connection; a short WAIT is
-        "not confirmed" (WaitNotConfirmed, retried, then 503), never an acknowledged write."""
-        if isinstance(self._client, RedisCluster):
-            result, waited = await eval_with_wait(
-                self._client, script, key, args, self._wait_replicas, self._wait_timeout_ms, self.stats.add
-            )
-        else:
-            result, waited = await self._standalone_eval_and_wait(self._client, script, key, args)
-        if isinstance(waited, BaseException):
-            raise WaitNotConfirmed(f"WAIT failed: {waited}")
-        if int(waited) < self._wait_replicas:
-            raise WaitNotConfirmed(
-                f"write reached {int(waited)} of {self._wait_replicas} replica(s) "
-                f"within {self._wait_timeout_ms} ms"
-            )
+    async def _read(self, script: LuaScript, key: str, args: Sequence[Arg]) -> Any:
+        result, _ = await self.connection.eval(script, key, args)
         return result
 
-    async def _standalone_eval_and_wait(
-        self, client: Redis, script: LuaScript, key: str, args: list[Any]
-    ) -> tuple[Any, Any]:
-        for call in (("EVALSHA", script.sha), ("EVAL", script.source)):
-            pipe = client.pipeline(transaction=False)
-            pipe.execute_command(*call, 1, key, *args)
-            pipe.execute_command("WAIT", self._wait_replicas, self._wait_timeout_ms)
-            self.stats.add(2)
-            result, waited = await pipe.execute(raise_on_error=False)
-            if isinstance(result, rex.NoScriptError):
-                continue
-            if isinstance(result, BaseException):
-                raise result
-            return result, waited
-        raise rex.NoScriptError("script could not be loaded")
+    async def _write(self, script: LuaScript, key: str, args: Sequence[Arg]) -> Any:
+        """The script, and `WAIT n timeout` in the same round trip when configured; a short WAIT is
+        "not confirmed" (WaitNotConfirmed, retried, then 503), never an acknowledged write."""
+        result, waited = await self.connection.eval(script, key, args, self._wait)
+        if self._wait is None:
+            return result
+        if isinstance(waited, BaseException):
+            raise WaitNotConfirmed(f"WAIT failed: {waited}")
+        if int(waited) < self._wait.replicas:
+            raise WaitNotConfirmed(
+                f"write reached {int(waited)} of {self._wait.replicas} replica(s) "
+                f"within {self._wait.timeout_ms} ms"
+            )
+        return result
 
     async def _ensure_ready(self) -> None:
         """First contact (cluster: topology discovery), rate-limited while Redis is unreachable."""
@@ -283,12 +247,7 @@ class RedisStore:
                 raise StoreUnavailable("redis store: Redis is not reachable yet", retry_after=1)
             with map_errors("connect"), connection_races():
                 try:
-                    if isinstance(self._client, RedisCluster):
-                        await self._client.initialize()
-                        await self._client.execute_command("PING", target_nodes=RedisCluster.PRIMARIES)
-                    else:
-                        # redis-py leaves Redis.execute_command unannotated
-                        await self._client.execute_command("PING")  # type: ignore[no-untyped-call]
+                    await self.connection.connect()
                 except asyncio.CancelledError:
                     raise  # the caller went away: not a verdict on Redis
                 except BaseException:
@@ -298,103 +257,26 @@ class RedisStore:
                     raise
             self._ready = True
             self._connect_failures = 0
-            await self._warm_up()
-            await self._load_scripts()
+            await self._prepare()
             log.info(
                 "RedisStore: initialized successfully (cluster_mode=%s, key_prefix=%s, ttl=%s)",
-                "true" if self.cluster_mode else "false",
+                "true" if self.connection.cluster else "false",
                 self.settings.key_prefix,
                 format_go_duration(self.ttl_seconds),
             )
 
-    async def _load_scripts(self) -> None:
-        """SCRIPT LOAD on every master up front, so that even the first call of each script is one
-        round trip. Best effort: a node that lost its cache (restart, failover) gets EVAL once."""
-        for script in (PUT_SCRIPT, GET_CHAIN_SCRIPT, DELETE_SCRIPT):
-            try:
-                if isinstance(self._client, RedisCluster):
-                    nodes = self._client.get_primaries()
-                    await self._client.execute_command("SCRIPT LOAD", script.source, target_nodes=nodes)
-                else:
-                    await self._client.execute_command("SCRIPT LOAD", script.source)  # type: ignore[no-untyped-call]
-            except (rex.RedisError, OSError) as exc:
-                log.debug("RedisStore: SCRIPT LOAD %s failed: %s", script.name, exc)
-
-    async def _warm_up(self) -> None:
-        """Best effort for `min_idle_conns`: open that many connections (per master) once, up front.
-        redis-py has no minimum-idle setting, so idle connections closed later are not replaced."""
+    async def _prepare(self) -> None:
+        """Best effort, on every master: open `min_idle_conns` connections (redis-py has no
+        minimum-idle setting, so idle connections closed later are not replaced), and SCRIPT LOAD
+        every script so that even its first call is one round trip (a node that lost its cache
+        later, after a restart or failover, gets EVAL once)."""
         count = min(self.settings.min_idle_conns, self.settings.pool_size)
-        if count <= 0:
-            return
-        targets: list[ClusterNode | None]
-        targets = list(self._client.get_primaries()) if isinstance(self._client, RedisCluster) else [None]
-        calls = [
-            self._client.execute_command("PING", **({"target_nodes": node} if node is not None else {}))
-            for node in targets
-            for _ in range(count)
-        ]
-        results = await asyncio.gather(*calls, return_exceptions=True)
+        calls: list[Awaitable[Any]] = []
+        for client in self.connection.masters():
+            calls += [client.execute_command("PING") for _ in range(count)]  # type: ignore[no-untyped-call]
+            calls += [client.execute_command("SCRIPT", "LOAD", s.source) for s in SCRIPTS]  # type: ignore[no-untyped-call]
+        with connection_races():
+            results = await asyncio.gather(*calls, return_exceptions=True)
         failed = [r for r in results if isinstance(r, BaseException)]
         if failed:
-            log.debug("RedisStore: warm-up: %d of %d connections failed", len(failed), len(results))
-
-
-def _effective_wait_ms(settings: RedisSettings) -> int:
-    """WAIT's timeout; 0 would block forever in Redis, so it means "half the socket timeout" here."""
-    if settings.wait_timeout_ms > 0:
-        return settings.wait_timeout_ms
-    return max(1, int(_socket_timeout(settings) * 500))
-
-
-def _socket_timeout(settings: RedisSettings) -> float:
-    """redis-py has one socket timeout for reads and writes: the larger of the two settings."""
-    return max(settings.read_timeout, settings.write_timeout)
-
-
-def build_client(settings: RedisSettings) -> Redis | RedisCluster:
-    """The driver client for these settings (no network traffic yet); logs what it creates."""
-    socket_timeout = _socket_timeout(settings)
-    if settings.wait_replicas > 0 and settings.wait_timeout_ms / 1000 + 0.5 > socket_timeout:
-        socket_timeout = settings.wait_timeout_ms / 1000 + 0.5
-        log.warning("RedisStore: socket timeout raised to %.1fs to cover wait_timeout_ms", socket_timeout)
-    common: dict[str, Any] = {
-        "username": settings.username,
-        "password": settings.password,
-        "socket_timeout": socket_timeout,
-        "socket_connect_timeout": settings.dial_timeout,
-        "decode_responses": False,
-        "retry": Retry(NoBackoff(), 0),  # one retry layer only: RedisStore's RetryPolicy
-    }
-    if settings.tls_enabled:
-        common.update(
-            ssl=True,
-            ssl_ca_certs=settings.tls_ca_path,
-            ssl_certfile=settings.tls_cert_path,
-            ssl_keyfile=settings.tls_key_path,
-        )
-    if settings.cluster_mode:
-        log.info(
-            "RedisStore: creating cluster client (nodes=%d, pool_size=%d)",
-            len(settings.cluster_addresses),
-            settings.pool_size,
-        )
-        nodes = [ClusterNode(*parse_address(a)) for a in settings.cluster_addresses]
-        return RedisCluster(
-            startup_nodes=nodes,
-            max_connections=settings.pool_size + _POOL_HEADROOM,
-            **common,
-        )
-    assert settings.address is not None  # checked by RedisSettings
-    host, port = parse_address(settings.address)
-    log.info(
-        "RedisStore: creating standalone client (address=%s, db=%d, pool_size=%d)",
-        settings.address,
-        settings.db,
-        settings.pool_size,
-    )
-    return Redis(host=host, port=port, db=settings.db, max_connections=settings.pool_size, **common)
-
-
-def _decode_link(blob: bytes, owner: str) -> StoredResponse:
-    # a history blob (`{"id":…`), or the whole record of one written before records were split
-    return decode_record(blob) if blob.startswith(b'{"v":') else decode_history(blob, owner)
+            log.debug("RedisStore: warm-up: %d of %d calls failed: %s", len(failed), len(results), failed[0])
