@@ -100,7 +100,7 @@ class ChatRequest(Struct, omit_defaults=True):
 
     model: str
     messages: Raw
-    stream: bool = True
+    stream: bool  # no default: omit_defaults would leave a default out of the JSON
     stream_options: dict[str, bool] | None = None
     temperature: float | None = None
     top_p: float | None = None
@@ -113,6 +113,14 @@ class ChatRequest(Struct, omit_defaults=True):
     tools: list[ChatTool] | None = None
     tool_choice: str | ChatNamedToolChoice | None = None
     parallel_tool_calls: bool | None = None
+
+
+_ABSENT = Raw(b"")
+
+
+def present(raw: Raw) -> bool:
+    """Whether a raw field of a chunk was sent with a value (not absent, not null)."""
+    return bool(raw) and bytes(raw) != b"null"
 
 
 # -- what comes back ------------------------------------------------------------------------------
@@ -166,6 +174,8 @@ class ChatChunk(Struct):
     id: str | None = None
     object: str | None = None
     choices: list[ChunkChoice] | None = None
-    usage: Raw | None = None  # read by `read_usage`, leniently
-    error: Raw | None = None
-    message: Raw | None = None  # vLLM's older in-stream error shape: {"object": "error", "message": …}
+    # kept raw (empty when absent; msgspec's Raw cannot be in a union): usage is read leniently
+    # by `read_usage`; error and message are an in-stream error (message: vLLM's older shape)
+    usage: Raw = _ABSENT
+    error: Raw = _ABSENT
+    message: Raw = _ABSENT

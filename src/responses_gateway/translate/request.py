@@ -188,6 +188,7 @@ def build_chat_request(req: CreateRequest, messages: bytes, tool_map: ToolMap) -
     return ChatRequest(
         model=req.model,
         messages=msgspec.Raw(messages),
+        stream=True,
         stream_options={"include_usage": True},
         temperature=req.temperature,
         top_p=req.top_p,

@@ -6,7 +6,7 @@ import logging
 
 import msgspec
 
-from responses_gateway.protocol.chat import ChatUsage
+from responses_gateway.protocol.chat import ChatUsage, present
 from responses_gateway.protocol.request import CreateRequest, FormatText, ReasoningConfig, TextConfig
 from responses_gateway.protocol.response import InputTokensDetails, OutputTokensDetails, Response, Usage
 
@@ -49,11 +49,11 @@ def new_response(req: CreateRequest, response_id: str, created_at: int) -> Respo
     )
 
 
-def read_usage(raw: msgspec.Raw | None) -> Usage | None:
+def read_usage(raw: msgspec.Raw) -> Usage | None:
     """Chat `usage` -> Responses `usage`. A malformed usage is dropped (logged once): losing a
     token count is better than failing a response the backend finished."""
     global _warned
-    if raw is None:
+    if not present(raw):
         return None
     try:
         usage = _decode_usage(raw)

@@ -353,8 +353,9 @@ class StreamTranslator:
     # -- feeding ----------------------------------------------------------------------------------
 
     def feed(self, chunk: ChatChunk) -> list[Event]:
-        if chunk.usage is not None:
-            self._usage = read_usage(chunk.usage) or self._usage
+        usage = read_usage(chunk.usage)
+        if usage is not None:
+            self._usage = usage
         for choice in chunk.choices or ():
             if choice.index != 0:
                 continue

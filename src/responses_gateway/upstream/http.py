@@ -18,7 +18,7 @@ import orjson
 
 from responses_gateway.config import BackendSettings
 from responses_gateway.errors import GatewayError, UpstreamError, UpstreamTimeout
-from responses_gateway.protocol.chat import ChatChunk, ChatRequest
+from responses_gateway.protocol.chat import ChatChunk, ChatRequest, present
 from responses_gateway.upstream._errors import map_errors, status_error
 from responses_gateway.upstream._sse import SSEDecoder
 from responses_gateway.upstream.router import ModelRouter
@@ -297,8 +297,8 @@ def _parse_chunk(backend: BackendSettings, event: bytes) -> ChatChunk:
         chunk = _decode_chunk(event)
     except msgspec.DecodeError as exc:  # not JSON, or of a shape no chunk has
         raise UpstreamError(f"Backend '{backend.name}' sent a malformed stream chunk.") from exc
-    error: Any = _decode_any(chunk.error) if chunk.error is not None else None
-    if error is None and chunk.object == "error" and chunk.message is not None:  # vLLM's older shape
+    error: Any = _decode_any(chunk.error) if present(chunk.error) else None
+    if error is None and chunk.object == "error" and present(chunk.message):  # vLLM's older shape
         error = {"message": _decode_any(chunk.message)}
     if error is not None:
         message = error.get("message") if isinstance(error, dict) else error
