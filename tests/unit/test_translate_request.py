@@ -5,19 +5,11 @@ from __future__ import annotations
 import pytest
 
 from responses_gateway.errors import InvalidRequest
-from responses_gateway.translate.items import normalize_input
-from responses_gateway.translate.request import build_chat_request, build_messages, check_tool_outputs
-from responses_gateway.translate.tools import ToolMap
-from responses_gateway.translate.validate import validate_create
-
-RID = "resp_" + "cd" * 24
-
-
-def _chat(req: dict, context: list | None = None) -> dict:
-    req = validate_create(req)
-    tools = ToolMap(req.get("tools"))
-    items = (context or []) + normalize_input(req.get("input", []), RID)
-    return build_chat_request(req, build_messages(req.get("instructions"), items, tools), tools)
+from responses_gateway.protocol import RequestInvalid
+from responses_gateway.protocol.items import InputText
+from responses_gateway.translate.request import check_tool_outputs
+from tests.support.translate import RID, chat_tool_names, items, parse, tool_map
+from tests.support.translate import chat as _chat
 
 
 def test_string_input_and_instructions() -> None:
@@ -39,7 +31,7 @@ def test_string_input_and_instructions() -> None:
 
 def test_history_order_and_leading_system_merge() -> None:
     history = [
-        *normalize_input([{"role": "user", "content": "q1"}], RID),
+        {"role": "user", "content": "q1"},
         {
             "type": "message",
             "role": "assistant",
@@ -101,24 +93,25 @@ def test_tool_round_trip_and_tool_choice() -> None:
 
 
 def test_unmatched_tool_output_is_400() -> None:
-    items = normalize_input([{"type": "function_call_output", "call_id": "nope", "output": "x"}], RID)
-    with pytest.raises(InvalidRequest, match="nope"):
-        check_tool_outputs(items)
+    found = items([{"type": "function_call_output", "call_id": "nope", "output": "x"}])
+    with pytest.raises(InvalidRequest, match="nope") as exc:
+        check_tool_outputs(found)  # type: ignore[arg-type]
+    assert exc.value.param == "input[0].call_id"
 
 
 def test_mixed_tools_hosted_dropped_namespace_flattened() -> None:
-    tm = ToolMap(
+    tm = tool_map(
         [
             {"type": "web_search"},
             {"type": "namespace", "name": "ns", "tools": [{"type": "function", "name": "f"}]},
             {"type": "custom", "name": "apply_patch"},
         ]
     )
-    names = [t["function"]["name"] for t in tm.chat_tools()]
+    names = chat_tool_names(tm)
     assert names == ["ns__f", "apply_patch"] and tm.dropped == ["web_search"]
     assert tm.target("ns__f").namespace == "ns" and tm.target("apply_patch").kind == "custom_tool_call"
     with pytest.raises(InvalidRequest, match="web_search"):
-        ToolMap([{"type": "web_search"}], reject_hosted=True)
+        tool_map([{"type": "web_search"}], reject_hosted=True)
 
 
 def test_multimodal_parts() -> None:
@@ -177,14 +170,13 @@ def test_text_format_maps_to_response_format() -> None:
     ],
 )
 def test_invalid_requests_name_the_field(body: dict, param: str) -> None:
-    with pytest.raises(InvalidRequest) as exc:
-        req = validate_create(body)
-        normalize_input(req.get("input", []), RID)
+    with pytest.raises(RequestInvalid) as exc:
+        parse(body)
     assert exc.value.param is not None and exc.value.param.startswith(param)
 
 
 def test_unknown_top_level_fields_ignored_and_hints_kept() -> None:
-    req = validate_create(
+    req = parse(
         {
             "model": "m",
             "input": "x",
@@ -194,17 +186,16 @@ def test_unknown_top_level_fields_ignored_and_hints_kept() -> None:
             "store": False,
         }
     )
-    assert "client_metadata" not in req and req["prompt_cache_key"] == "k"
+    assert not hasattr(req, "client_metadata") and req.prompt_cache_key == "k"
 
 
 def test_input_items_get_ids_and_client_ids_are_kept() -> None:
-    items = normalize_input(
+    found = items(
         [
             {"role": "user", "content": "a", "id": "msg_client-uuid"},
             {"type": "message", "role": "user", "content": "b"},
-        ],
-        RID,
+        ]
     )
-    assert items[0]["id"] == "msg_client-uuid"
-    assert items[1]["id"].startswith("msg_" + RID[5:])
-    assert items[1]["content"] == [{"type": "input_text", "text": "b"}]
+    assert found[0].id == "msg_client-uuid"
+    assert found[1].id.startswith("msg_" + RID[5:])
+    assert found[1].content == [InputText("b")]  # type: ignore[union-attr]

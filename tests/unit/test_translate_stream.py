@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
+from responses_gateway.protocol.chat import ChatChunk
 from responses_gateway.translate.response import new_response
 from responses_gateway.translate.stream import StreamTranslator
 from responses_gateway.translate.tools import ToolMap
-
-RID = "resp_" + "ab" * 24
+from tests.support.translate import RID, parse, translate
 
 
 def _chunk(
@@ -24,16 +26,8 @@ def _chunk(
 
 def _run(
     chunks: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None
-) -> tuple[list[dict[str, Any]], StreamTranslator]:
-    tr = StreamTranslator(
-        new_response({"model": "m", "tools": tools}, RID, 100), lambda p, i: f"{p}_{i}", ToolMap(tools)
-    )
-    evs = tr.start()
-    for c in chunks:
-        evs += tr.feed(c)
-    evs += tr.finish(101)
-    evs.append(tr.terminal_event())
-    return evs, tr
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    return translate(chunks, tools)
 
 
 def test_text_sequence_and_final_object() -> None:
@@ -69,15 +63,15 @@ def test_text_sequence_and_final_object() -> None:
 
 
 def test_length_makes_incomplete() -> None:
-    evs, tr = _run([_chunk({"content": "a b"}), _chunk({}, "length")])
+    evs, response = _run([_chunk({"content": "a b"}), _chunk({}, "length")])
     assert evs[-1]["type"] == "response.incomplete"
-    assert tr.response["incomplete_details"] == {"reason": "max_output_tokens"}
-    assert tr.response["output"][0]["status"] == "incomplete"
+    assert response["incomplete_details"] == {"reason": "max_output_tokens"}
+    assert response["output"][0]["status"] == "incomplete"
 
 
 def test_reasoning_then_text_then_parallel_calls() -> None:
     tools = [{"type": "function", "name": "f", "parameters": {}}, {"type": "function", "name": "g"}]
-    evs, tr = _run(
+    evs, response = _run(
         [
             _chunk({"reasoning_content": "think"}),
             _chunk({"content": "ok"}),
@@ -94,7 +88,7 @@ def test_reasoning_then_text_then_parallel_calls() -> None:
     )
     types = [e["type"] for e in evs]
     assert "response.output_text.delta" in types
-    out = tr.response["output"]
+    out = response["output"]
     assert [o["type"] for o in out] == ["reasoning", "message", "function_call", "function_call"]
     assert out[2]["arguments"] == '{"x": 1}' and out[2]["call_id"] == "call_a" and out[2]["id"] == "fc_2"
     assert out[3]["name"] == "g" and out[3]["id"] == "fc_3"
@@ -111,16 +105,17 @@ def test_reasoning_then_text_then_parallel_calls() -> None:
 
 
 def test_refusal() -> None:
-    evs, tr = _run([_chunk({"refusal": "no"}), _chunk({}, "stop")])
+    evs, response = _run([_chunk({"refusal": "no"}), _chunk({}, "stop")])
     assert "response.refusal.delta" in [e["type"] for e in evs]
-    assert tr.response["output"][0]["content"] == [{"type": "refusal", "refusal": "no"}]
+    assert response["output"][0]["content"] == [{"type": "refusal", "refusal": "no"}]
 
 
 def test_fail_closes_items() -> None:
-    tr = StreamTranslator(new_response({"model": "m"}, RID, 1), lambda p, i: f"{p}_{i}", ToolMap(None))
+    tr = StreamTranslator(new_response(parse({"model": "m"}), RID, 1), lambda p, i: f"{p}_{i}", ToolMap(None))
     tr.start()
-    tr.feed(_chunk({"content": "part"}))
-    evs = tr.fail("server_error", "boom")
-    assert evs[-1]["type"] == "response.output_item.done" and evs[-1]["item"]["status"] == "incomplete"
-    term = tr.terminal_event()
+    tr.feed(msgspec.convert(_chunk({"content": "part"}), ChatChunk))
+    response, evs = tr.fail("server_error", "boom")
+    last = msgspec.to_builtins(evs[-1])
+    assert last["type"] == "response.output_item.done" and last["item"]["status"] == "incomplete"
+    term = msgspec.to_builtins(tr.terminal_event(response))
     assert term["type"] == "response.failed" and term["response"]["error"]["message"] == "boom"

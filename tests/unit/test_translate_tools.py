@@ -5,26 +5,22 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import pytest
 
 from responses_gateway.crypto import ReasoningCipher
 from responses_gateway.errors import InvalidRequest
-from responses_gateway.translate.items import normalize_input, open_reasoning
-from responses_gateway.translate.request import build_chat_request, build_messages
-from responses_gateway.translate.response import new_response
-from responses_gateway.translate.stream import StreamTranslator
-from responses_gateway.translate.tools import ToolMap
-from responses_gateway.translate.validate import validate_create
+from responses_gateway.protocol import RequestInvalid
+from responses_gateway.protocol.items import Reasoning, ReasoningText
+from responses_gateway.translate.items import Sealed, open_reasoning, seal_payload
+from responses_gateway.translate.stream import Sealer
+from tests.support.translate import chat, chat_tool_names, items, tool_map, translate
 
-RID = "resp_" + "ef" * 24
 FN = {"type": "function", "name": "calc", "description": "A calculator", "parameters": {"type": "object"}}
 
 
 def _chat(req: dict[str, Any], history: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    req = validate_create({"model": "m", **req})
-    tools = ToolMap(req.get("tools"))
-    items = (history or []) + normalize_input(req.get("input", []), RID)
-    return build_chat_request(req, build_messages(req.get("instructions"), items, tools), tools)
+    return chat({"model": "m", **req}, history)
 
 
 # -- tool_choice -----------------------------------------------------------------------------------
@@ -52,7 +48,7 @@ def test_tool_choice_variants(choice: Any, expected: Any) -> None:
 def test_tool_choice_errors_and_absence() -> None:
     with pytest.raises(InvalidRequest, match="other"):
         _chat({"input": "x", "tools": [FN], "tool_choice": {"type": "function", "name": "other"}})
-    with pytest.raises(InvalidRequest):
+    with pytest.raises(RequestInvalid):
         _chat({"input": "x", "tools": [FN], "tool_choice": "sometimes"})
     body = _chat({"input": "x", "tool_choice": "required"})  # no tools: nothing tool-related is sent
     assert "tools" not in body and "tool_choice" not in body and "parallel_tool_calls" not in body
@@ -74,18 +70,18 @@ def test_mixed_tool_types_keep_functions_in_order() -> None:
         {"type": "mcp", "server_label": "x"},
         {"type": "tool_search"},
     ]  # tool_search without execution:client is hosted
-    tm = ToolMap(tools)
-    assert [t["function"]["name"] for t in tm.chat_tools()] == ["calc", "fn2"]
+    tm = tool_map(tools)
+    assert chat_tool_names(tm) == ["calc", "fn2"]
     assert tm.dropped == ["image_generation", "code_interpreter", "mcp", "tool_search"]
     assert _chat({"input": "Draw a cat", "tools": [{"type": "image_generation"}]}).get("tools") is None
 
 
 def test_tool_shapes() -> None:
-    with pytest.raises(InvalidRequest, match="flat Responses shape"):
-        ToolMap([{"type": "function", "function": {"name": "nested"}}])
-    with pytest.raises(InvalidRequest, match="Unsupported tool type 'robot'"):
-        ToolMap([{"type": "robot"}])
-    tm = ToolMap(
+    with pytest.raises(RequestInvalid, match="flat Responses shape"):
+        tool_map([{"type": "function", "function": {"name": "nested"}}])
+    with pytest.raises(RequestInvalid, match="Unsupported tool type 'robot'"):
+        tool_map([{"type": "robot"}])
+    tm = tool_map(
         [
             {
                 "type": "function",
@@ -95,8 +91,8 @@ def test_tool_shapes() -> None:
             {"type": "function", "name": "g"},
         ]
     )
-    assert tm.chat_tools()[0]["function"]["parameters"]["$schema"]  # passed on untouched (AI SDK sends it)
-    assert tm.chat_tools()[1]["function"]["parameters"] == {"type": "object", "properties": {}}
+    assert tm.chat_tools()[0].function.parameters["$schema"]  # passed on untouched (AI SDK sends it)
+    assert tm.chat_tools()[1].function.parameters == {"type": "object", "properties": {}}
 
 
 # -- multimodal --------------------------------------------------------------------------------------
@@ -262,17 +258,9 @@ def test_system_and_developer_merge_rule() -> None:
 
 
 def _translate(
-    chunks: list[dict[str, Any]], tools: list[dict[str, Any]], seal: Any = None
+    chunks: list[dict[str, Any]], tools: list[dict[str, Any]], seal: Sealer | None = None
 ) -> list[dict[str, Any]]:
-    tr = StreamTranslator(
-        new_response({"model": "m"}, RID, 1), lambda p, i: f"{p}_{i}", ToolMap(tools), seal=seal
-    )
-    evs = tr.start()
-    for c in chunks:
-        evs += tr.feed(c)
-    evs += tr.finish(2)
-    evs.append(tr.terminal_event())
-    return evs
+    return translate(chunks, tools, seal=seal)[0]
 
 
 def test_whole_completion_instead_of_chunks() -> None:
@@ -363,17 +351,19 @@ def test_sealed_reasoning_round_trip() -> None:
             {"choices": [{"index": 0, "delta": {"content": "ok"}, "finish_reason": "stop"}]},
         ],
         [],
-        seal=cipher.seal,
+        seal=lambda item: cipher.seal(seal_payload(item)),
     )
     rs = evs[-1]["response"]["output"][0]
     token = rs["encrypted_content"]
     assert token.startswith("rgw1:") and "deep" not in token
     done = next(e for e in evs if e["type"] == "response.output_item.done")
     assert done["item"]["encrypted_content"] == token
-    assert cipher.open(token) == {"content": [{"type": "reasoning_text", "text": "deep"}], "summary": []}
-    assert cipher.seal(rs) != cipher.seal(rs)  # a fresh nonce each time
+    opened = cipher.open(token)
+    assert opened is not None
+    assert msgspec.json.decode(opened, type=Sealed) == Sealed([ReasoningText("deep")], [])
+    assert cipher.seal(opened) != cipher.seal(opened)  # a fresh nonce each time
 
-    items = normalize_input(
+    found = items(
         [
             {"type": "reasoning", "id": "rs_x", "summary": [], "content": None, "encrypted_content": token},
             {
@@ -384,12 +374,12 @@ def test_sealed_reasoning_round_trip() -> None:
                 "encrypted_content": token[:-4] + ("AAAA" if token[-4:] != "AAAA" else "BBBB"),
             },
             {"type": "reasoning", "id": "rs_z", "summary": [], "encrypted_content": "gAAAAB-openai"},
-        ],
-        RID,
+        ]
     )
-    open_reasoning(items, cipher.open)
-    assert items[0]["content"] == [{"type": "reasoning_text", "text": "deep"}]
-    assert items[1]["content"] is None and "content" not in items[2]  # altered or foreign: kept as sent
+    open_reasoning(found, cipher.open)
+    assert isinstance(found[0], Reasoning) and found[0].content == [ReasoningText("deep")]
+    assert isinstance(found[1], Reasoning) and isinstance(found[2], Reasoning)
+    assert found[1].content is None and found[2].content is None  # altered or foreign: kept as sent
     assert ReasoningCipher("other key").open(token) is None
     with pytest.raises(ValueError):
         ReasoningCipher("")

@@ -9,6 +9,7 @@ import socket
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+import msgspec
 import orjson
 import pytest
 
@@ -20,6 +21,7 @@ from responses_gateway.errors import (
     UpstreamStatusError,
     UpstreamTimeout,
 )
+from responses_gateway.protocol.chat import ChatChunk, ChatRequest, ChatTool, present
 from responses_gateway.upstream import HTTPUpstream
 from responses_gateway.upstream._sse import SSEDecoder
 from tests.support.echo_fixtures import EchoBackend, start_echo_backend, stop_echo_backend
@@ -35,6 +37,35 @@ def _chat(text: str, **kw: Any) -> dict[str, Any]:
     return {"model": "m", "messages": [{"role": "user", "content": text}], **kw}
 
 
+def _req(
+    text: str, *, tools: list[dict[str, Any]] | None = None, max_tokens: int | None = None
+) -> ChatRequest:
+    return ChatRequest(
+        model="m",
+        messages=msgspec.Raw(orjson.dumps([{"role": "user", "content": text}])),
+        stream=False,
+        tools=[msgspec.convert(t, ChatTool) for t in tools] if tools else None,
+        max_tokens=max_tokens,
+    )
+
+
+def _as_dict(chunk: ChatChunk) -> dict[str, Any]:
+    """A chunk as plain data: its raw fields decoded when present, absent ones left out."""
+    out: dict[str, Any] = {}
+    for name in chunk.__struct_fields__:
+        value = getattr(chunk, name)
+        if isinstance(value, msgspec.Raw):
+            if present(value):
+                out[name] = orjson.loads(bytes(value))
+        elif value is not None:
+            out[name] = msgspec.to_builtins(value)
+    return out
+
+
+def _norm(chunk: dict[str, Any]) -> dict[str, Any]:
+    return _as_dict(msgspec.convert(chunk, ChatChunk))
+
+
 @contextlib.asynccontextmanager
 async def _upstream(*backends: BackendSettings) -> AsyncIterator[HTTPUpstream]:
     async with HTTPUpstream(backends) as up:
@@ -42,9 +73,9 @@ async def _upstream(*backends: BackendSettings) -> AsyncIterator[HTTPUpstream]:
 
 
 async def _collect(
-    up: HTTPUpstream, backend: BackendSettings, body: dict[str, Any], authorization: str | None = None
+    up: HTTPUpstream, backend: BackendSettings, body: ChatRequest, authorization: str | None = None
 ) -> list[dict[str, Any]]:
-    return [c async for c in up.stream_chat(backend, body, authorization=authorization)]
+    return [_as_dict(c) async for c in up.stream_chat(backend, body, authorization=authorization)]
 
 
 def _text(chunks: Sequence[dict[str, Any]], field: str = "content") -> str:
@@ -81,7 +112,7 @@ def test_backend_for_prefers_explicit_names_then_first_wildcard() -> None:
 
 async def test_stream_chat_yields_chunks_and_requests_usage(echo: EchoBackend) -> None:
     backend = _backend(echo.base_url)
-    body = _chat("hello big world")
+    body = _req("hello big world")
     async with _upstream(backend) as up:
         chunks = await _collect(up, backend, body)
     assert chunks[0]["object"] == "chat.completion.chunk" and chunks[0]["id"].startswith("chatcmpl-")
@@ -92,22 +123,22 @@ async def test_stream_chat_yields_chunks_and_requests_usage(echo: EchoBackend) -
     assert chunks[-1]["usage"] == {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}
     sent = echo.chat_requests()[-1]["body"]
     assert sent["stream"] is True and sent["stream_options"] == {"include_usage": True}
-    assert "stream" not in body  # the caller's dict is not modified
+    assert body.stream is False  # the caller's request is not modified
 
 
 async def test_stream_chat_passes_reasoning_tool_calls_and_length(echo: EchoBackend) -> None:
     backend = _backend(echo.base_url)
     tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]
     async with _upstream(backend) as up:
-        reasoning = await _collect(up, backend, _chat("hi [reasoning]"))
+        reasoning = await _collect(up, backend, _req("hi [reasoning]"))
         calls = await _collect(
-            up, backend, _chat('Checking. [call:get_weather {"city": "Paris"}]', tools=tools)
+            up, backend, _req('Checking. [call:get_weather {"city": "Paris"}]', tools=tools)
         )
-        cut = await _collect(up, backend, _chat("one two three four", max_tokens=2))
+        cut = await _collect(up, backend, _req("one two three four", max_tokens=2))
     assert _text(reasoning, "reasoning_content") == "thinking about it"
     assert reasoning[-1]["usage"]["completion_tokens_details"] == {"reasoning_tokens": 3}
     assert _text(calls) == "Checking."
-    pieces = [tc for c in calls if c["choices"] for tc in c["choices"][0]["delta"].get("tool_calls", [])]
+    pieces = [tc for c in calls if c["choices"] for tc in c["choices"][0]["delta"].get("tool_calls") or []]
     assert pieces[0]["id"].startswith("call_0_") and pieces[0]["function"]["name"] == "get_weather"
     assert orjson.loads("".join(p["function"]["arguments"] for p in pieces)) == {"city": "Paris"}
     assert len(pieces) >= 3
@@ -119,7 +150,7 @@ async def test_long_generation_is_not_cut_by_the_timeout(echo: EchoBackend) -> N
     # 7 chunks 100 ms apart take ~0.8 s; the 0.5 s timeout bounds each gap, not the total.
     backend = _backend(echo.base_url, timeout_seconds=0.5)
     async with _upstream(backend) as up:
-        chunks = await _collect(up, backend, _chat("a b c [slow:100]"))
+        chunks = await _collect(up, backend, _req("a b c [slow:100]"))
     assert _text(chunks) == "echo: a b c"
 
 
@@ -140,7 +171,7 @@ async def test_authorization_rules(
 ) -> None:
     backend = _backend(echo.base_url, api_key=api_key)
     async with _upstream(backend) as up:
-        await _collect(up, backend, _chat("x"), authorization=client)
+        await _collect(up, backend, _req("x"), authorization=client)
         async with await up.forward(backend, "GET", "/models", None, authorization=client) as raw:
             await raw.read()
         await up.list_models(authorization=client)
@@ -154,7 +185,7 @@ async def test_connection_refused_is_a_502_naming_the_backend() -> None:
     backend = _backend(f"http://127.0.0.1:{_free_port()}/v1", name="local-vllm", api_key=SECRET)
     async with _upstream(backend) as up:
         with pytest.raises(UpstreamError) as info:
-            await _collect(up, backend, _chat("x"))
+            await _collect(up, backend, _req("x"))
         with pytest.raises(UpstreamError):
             await up.forward(backend, "GET", "/models", None, authorization=None)
     assert type(info.value) is UpstreamError and info.value.status_code == 502
@@ -166,7 +197,7 @@ async def test_dns_failure_is_a_502() -> None:
     backend = _backend("http://no-such-host.invalid/v1", name="ghost", timeout_seconds=5)
     async with _upstream(backend) as up:
         with pytest.raises(UpstreamError) as info:
-            await _collect(up, backend, _chat("x"))
+            await _collect(up, backend, _req("x"))
     assert info.value.status_code in (502, 504) and "ghost" in info.value.message
 
 
@@ -174,7 +205,7 @@ async def test_429_is_rate_limited_with_retry_after(echo: EchoBackend) -> None:
     backend = _backend(echo.base_url)
     async with _upstream(backend) as up:
         with pytest.raises(RateLimited) as info:
-            await _collect(up, backend, _chat("x [fail:429]"))
+            await _collect(up, backend, _req("x [fail:429]"))
     assert info.value.status_code == 429 and info.value.message == "injected failure"
     assert info.value.headers == {"Retry-After": "1"}
 
@@ -184,7 +215,7 @@ async def test_4xx_keeps_the_backend_status_and_error(echo: EchoBackend, status:
     backend = _backend(echo.base_url)
     async with _upstream(backend) as up:
         with pytest.raises(UpstreamStatusError) as info:
-            await _collect(up, backend, _chat(f"x [fail:{status}]"))
+            await _collect(up, backend, _req(f"x [fail:{status}]"))
     err = info.value
     assert (err.status_code, err.message, err.error_type, err.code) == (
         status,
@@ -200,7 +231,7 @@ async def test_5xx_is_a_502_with_the_backend_message(echo: EchoBackend, status: 
     backend = _backend(echo.base_url, name="gpu-1")
     async with _upstream(backend) as up:
         with pytest.raises(UpstreamError) as info:
-            await _collect(up, backend, _chat(f"x [fail:{status}]"))
+            await _collect(up, backend, _req(f"x [fail:{status}]"))
     assert type(info.value) is UpstreamError and info.value.status_code == 502
     assert "gpu-1" in info.value.message and "injected failure" in info.value.message
 
@@ -209,10 +240,10 @@ async def test_silent_backend_is_a_504(echo: EchoBackend) -> None:
     backend = _backend(echo.base_url, timeout_seconds=0.3)
     async with _upstream(backend) as up:
         with pytest.raises(UpstreamTimeout) as info:
-            await _collect(up, backend, _chat("x [hang]"))
+            await _collect(up, backend, _req("x [hang]"))
         assert info.value.status_code == 504
         with pytest.raises(UpstreamTimeout):  # headers sent, then silence longer than the timeout
-            await _collect(up, backend, _chat("x [slow:1000]"))
+            await _collect(up, backend, _req("x [slow:1000]"))
     await echo.await_for(lambda rs: len(rs) == 2 and all(r["disconnected"] for r in rs))
 
 
@@ -222,11 +253,11 @@ async def test_stream_dying_mid_way_is_an_upstream_error(echo: EchoBackend) -> N
     async with _upstream(backend) as up:
         with pytest.raises(UpstreamError) as info:
             async for chunk in up.stream_chat(
-                backend, _chat("a b c d e [die-mid-stream]"), authorization=None
+                backend, _req("a b c d e [die-mid-stream]"), authorization=None
             ):
-                received.append(chunk)
+                received.append(_as_dict(chunk))
         # the pool is still usable afterwards
-        assert _text(await _collect(up, backend, _chat("again"))) == "echo: again"
+        assert _text(await _collect(up, backend, _req("again"))) == "echo: again"
     assert type(info.value) is UpstreamError and info.value.status_code == 502
     assert _text(received) == "echo: a "
 
@@ -237,9 +268,9 @@ async def test_stream_dying_mid_way_is_an_upstream_error(echo: EchoBackend) -> N
 async def test_closing_the_generator_closes_the_backend_connection(echo: EchoBackend) -> None:
     backend = _backend(echo.base_url)
     async with _upstream(backend) as up:
-        stream = up.stream_chat(backend, _chat("one two three four five six [slow:200]"), authorization=None)
+        stream = up.stream_chat(backend, _req("one two three four five six [slow:200]"), authorization=None)
         first = await anext(stream)
-        assert first["choices"][0]["delta"]["role"] == "assistant"
+        assert _as_dict(first)["choices"][0]["delta"]["role"] == "assistant"
         await stream.aclose()
         seen = await echo.await_for(lambda rs: bool(rs) and rs[-1]["disconnected"], timeout=2)
     assert not seen[-1]["finished"]
@@ -251,7 +282,7 @@ async def test_cancelling_the_consumer_task_closes_the_backend_connection(echo: 
         got_one = asyncio.Event()
 
         async def consume() -> None:
-            async for _ in up.stream_chat(backend, _chat("a b c d e f g [slow:200]"), authorization=None):
+            async for _ in up.stream_chat(backend, _req("a b c d e f g [slow:200]"), authorization=None):
                 got_one.set()
 
         task = asyncio.create_task(consume())
@@ -265,7 +296,7 @@ async def test_cancelling_the_consumer_task_closes_the_backend_connection(echo: 
 async def test_cancelling_while_waiting_for_headers_closes_the_connection(echo: EchoBackend) -> None:
     backend = _backend(echo.base_url)
     async with _upstream(backend) as up:
-        task = asyncio.create_task(_collect(up, backend, _chat("x [hang]")))
+        task = asyncio.create_task(_collect(up, backend, _req("x [hang]")))
         await echo.await_for(lambda rs: len(rs) == 1)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -357,8 +388,8 @@ async def test_unknown_model_on_a_strict_backend_is_its_404() -> None:
         backend = _backend(strict.base_url, name="strict")
         async with _upstream(backend) as up:
             with pytest.raises(UpstreamStatusError) as info:
-                await _collect(up, backend, _chat("x") | {"model": "other"})
-            served = await _collect(up, backend, _chat("x") | {"model": "served-model"})
+                await _collect(up, backend, msgspec.structs.replace(_req("x"), model="other"))
+            served = await _collect(up, backend, msgspec.structs.replace(_req("x"), model="served-model"))
             models = await up.list_models(authorization=None)
     finally:
         stop_echo_backend(strict.process)
@@ -412,7 +443,7 @@ _FINISH = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
 
 async def _raw_stream(pieces: Sequence[bytes] | None, **kw: Any) -> list[dict[str, Any]]:
     async with _raw_backend(pieces, **kw) as backend, _upstream(backend) as up:
-        return await _collect(up, backend, _chat("x"))
+        return await _collect(up, backend, _req("x"))
 
 
 async def test_parser_tolerates_crlf_comments_and_split_reads() -> None:
@@ -421,11 +452,11 @@ async def test_parser_tolerates_crlf_comments_and_split_reads() -> None:
     )
     pieces = [stream[i : i + 7] for i in range(0, len(stream), 7)]  # every line split across writes
     chunks = await _raw_stream(pieces)
-    assert chunks == [_DELTA, _FINISH]
+    assert chunks == [_norm(_DELTA), _norm(_FINISH)]
 
 
 async def test_close_after_finish_reason_without_done_is_fine() -> None:
-    assert await _raw_stream([_sse(_DELTA), _sse(_FINISH)]) == [_DELTA, _FINISH]
+    assert await _raw_stream([_sse(_DELTA), _sse(_FINISH)]) == [_norm(_DELTA), _norm(_FINISH)]
 
 
 @pytest.mark.parametrize(

@@ -173,6 +173,7 @@ class ChatUsage(Struct):
 class ChatChunk(Struct):
     id: str | None = None
     object: str | None = None
+    model: str | None = None
     choices: list[ChunkChoice] | None = None
     # kept raw (empty when absent; msgspec's Raw cannot be in a union): usage is read leniently
     # by `read_usage`; error and message are an in-stream error (message: vLLM's older shape)
