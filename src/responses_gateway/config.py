@@ -56,6 +56,18 @@ class _Model(BaseModel):
 class ServerSettings(_Model):
     host: str = "127.0.0.1"
     port: int = Field(default=8801, ge=0, le=65535)
+    workers: int | Literal["auto"] = 1  # processes sharing the port; "auto": one per CPU core
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _workers(cls, v: Any) -> Any:
+        if isinstance(v, str) and v.strip().lower() == "auto":
+            return "auto"
+        if isinstance(v, str) and v.strip().isdigit():
+            v = int(v.strip())
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"must be a whole number of processes, 1 or more, or 'auto' (got {v!r})")
+        return v
 
 
 class BackendSettings(_Model):

@@ -1,12 +1,31 @@
-"""Prometheus instruments, defined once on a registry of their own, and the ASGI middleware feeding them."""
+"""Prometheus instruments, defined once on a registry of their own, and the ASGI middleware feeding them.
+
+Under `serve --workers N` every worker writes its values to files in a shared directory (prometheus_client's
+multiprocess mode) and /metrics, on any worker, renders the sum over all of them.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import tempfile
 import time
+from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+    values,
+)
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def route_of(path: str) -> str:
@@ -18,9 +37,47 @@ def route_of(path: str) -> str:
     return "other"
 
 
+def multiprocess_dir() -> str | None:
+    """The directory this process's metric values live in when it is one of several workers, else None.
+
+    prometheus_client picks file-backed values when it is first imported with `PROMETHEUS_MULTIPROC_DIR`
+    set (as `serve` sets it for its workers); set later, the variable is ignored here too.
+    """
+    path = os.environ.get(MULTIPROC_DIR_ENV)
+    if path and values.ValueClass is not values.MutexValue:
+        return path
+    return None
+
+
+@contextlib.contextmanager
+def shared_metrics_dir() -> Iterator[str]:
+    """A fresh directory for the workers' metric files, exported as PROMETHEUS_MULTIPROC_DIR to the
+    processes started inside the block, and removed with everything in it at the end."""
+    path = tempfile.mkdtemp(prefix="responses-gateway-metrics-")
+    previous = os.environ.get(MULTIPROC_DIR_ENV)
+    os.environ[MULTIPROC_DIR_ENV] = path
+    try:
+        yield path
+    finally:
+        if previous is None:
+            os.environ.pop(MULTIPROC_DIR_ENV, None)
+        else:
+            os.environ[MULTIPROC_DIR_ENV] = previous
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def mark_process_dead(pid: int, path: str) -> None:
+    """Forget the live gauges of a worker that exited (its counters and histograms still count)."""
+    multiprocess.mark_process_dead(pid, path)  # type: ignore[no-untyped-call]
+
+
 class Metrics:
+    """The gateway's instruments. In a worker (see `multiprocess_dir`) the values are written to the shared
+    directory, and `render` reports every worker's; a Gauge added here needs a `multiprocess_mode`."""
+
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        self.multiprocess_dir = multiprocess_dir() if registry is None else None
         self.requests = Counter(
             "gateway_requests_total",
             "HTTP requests by route, method and status.",
@@ -50,7 +107,12 @@ class Metrics:
         )
 
     def render(self) -> tuple[bytes, str]:
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        """The exposition text: this process's registry, or the sum over all workers' files."""
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        combined = CollectorRegistry()
+        multiprocess.MultiProcessCollector(combined, path=self.multiprocess_dir)  # type: ignore[no-untyped-call]
+        return generate_latest(combined), CONTENT_TYPE_LATEST
 
 
 class MetricsMiddleware:

@@ -146,6 +146,121 @@ def test_serve_rejects_a_bad_port(good_config: Path, capsys: pytest.CaptureFixtu
     assert "port out of range" in capsys.readouterr().err
 
 
+class _Workers:
+    count: int | None = None
+    settings: Settings | None = None
+
+
+@pytest.fixture
+def stub_workers(monkeypatch: pytest.MonkeyPatch, stub_server: _Captured) -> _Workers:
+    """Replace the multi-process supervisor too: with how many workers would `serve` run?"""
+    captured = _Workers()
+
+    def run_workers(settings: Settings, workers: int) -> int:
+        captured.settings, captured.count = settings, workers
+        return 0
+
+    monkeypatch.setattr(cli, "_run_workers", run_workers)
+    return captured
+
+
+def _sqlite_config(tmp_path: Path, extra: str = "") -> Path:
+    path = tmp_path / "sqlite.yaml"
+    path.write_text(
+        f"response_api: {{store_backend: sqlite, sqlite: {{path: {tmp_path / 'r.db'}}}}}\n{extra}"
+    )
+    return path
+
+
+def test_serve_runs_one_process_by_default(
+    tmp_path: Path, stub_server: _Captured, stub_workers: _Workers
+) -> None:
+    assert cli.main(["serve", "--config", str(_sqlite_config(tmp_path))]) == 0
+    assert stub_server.app is not None and stub_workers.count is None  # uvicorn in this process
+
+
+@pytest.mark.parametrize(("flag", "cores", "expected"), [("2", 8, 2), ("auto", 6, 6), ("AUTO", 3, 3)])
+def test_serve_workers_flag(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    stub_workers: _Workers,
+    flag: str,
+    cores: int,
+    expected: int,
+) -> None:
+    monkeypatch.setattr(cli, "cpu_count", lambda: cores)
+    assert cli.main(["serve", "--config", str(_sqlite_config(tmp_path)), "--workers", flag]) == 0
+    assert stub_workers.count == expected
+    assert stub_workers.settings is not None
+    assert stub_workers.settings.server.workers == (flag.lower() if flag.isalpha() else int(flag))
+
+
+def test_serve_workers_auto_on_one_core_is_one_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stub_server: _Captured, stub_workers: _Workers
+) -> None:
+    monkeypatch.setattr(cli, "cpu_count", lambda: 1)
+    path = tmp_path / "memory.yaml"
+    path.write_text("response_api: {store_backend: memory}\n")  # fine with 1 worker
+    assert cli.main(["serve", "--config", str(path), "--workers", "auto"]) == 0
+    assert stub_server.app is not None and stub_workers.count is None
+
+
+def test_serve_workers_from_the_config(tmp_path: Path, stub_workers: _Workers) -> None:
+    assert cli.main(["serve", "--config", str(_sqlite_config(tmp_path, "server: {workers: 3}\n"))]) == 0
+    assert stub_workers.count == 3
+
+
+def test_cpu_count_is_at_least_one() -> None:
+    assert cli.cpu_count() >= 1
+    assert cli.resolve_workers(5) == 5 and cli.resolve_workers("auto") == cli.cpu_count()
+
+
+@pytest.mark.parametrize("flag", ["0", "-2", "two", ""])
+def test_serve_rejects_a_bad_workers_flag(
+    good_config: Path, capsys: pytest.CaptureFixture[str], flag: str
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli.main(["serve", "--config", str(good_config), "--workers", flag])
+    assert info.value.code == 2
+    assert "--workers" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "config", "named"),
+    [
+        (["--workers", "2"], "", "--workers 2: "),
+        ([], "server: {workers: 4}\n", "server.workers 4: "),
+        (["--workers", "auto"], "", "--workers auto (8 cores): "),
+    ],
+)
+def test_serve_refuses_several_workers_on_the_memory_store(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    stub_server: _Captured,
+    stub_workers: _Workers,
+    argv: list[str],
+    config: str,
+    named: str,
+) -> None:
+    monkeypatch.setattr(cli, "cpu_count", lambda: 8)
+    path = tmp_path / "memory.yaml"
+    path.write_text(config or "response_api: {store_backend: memory}\n")
+    assert cli.main(["serve", "--config", str(path), *argv]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1
+    assert err.startswith(f"error: {named}the memory store (response_api.store_backend: memory)")
+    assert "404" in err and "sqlite or redis" in err
+    assert stub_server.settings is None and stub_workers.count is None  # nothing was started
+
+
+def test_serve_allows_several_workers_without_a_store(tmp_path: Path, stub_workers: _Workers) -> None:
+    path = tmp_path / "proxy.yaml"
+    path.write_text("response_api: {enabled: false}\n")  # a stateless proxy: nothing to share
+    assert cli.main(["serve", "--config", str(path), "--workers", "2"]) == 0
+    assert stub_workers.count == 2
+
+
 def test_python_dash_m_help() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "responses_gateway", "--help"], capture_output=True, text=True, timeout=60

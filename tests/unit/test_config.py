@@ -214,6 +214,8 @@ def test_expand_vars_walks_lists() -> None:
         ({"response_api": {"redis_config": {}}}, "response_api.redis_config: unknown key"),
         ({"respones_api": {}}, "respones_api: unknown key (did you mean 'response_api'?)"),
         ({"server": {"port": 70000}}, "server.port: "),
+        ({"server": {"workers": 0}}, "server.workers: must be a whole number of processes, 1 or more"),
+        ({"server": {"workers": "many"}}, "server.workers: must be a whole number"),
         ({"backends": [{"name": "a"}]}, "backends[0].base_url: required"),
         ({"backends": [{"name": "a", "base_url": "127.0.0.1:8000"}]}, "backends[0].base_url: must start"),
         (
@@ -226,6 +228,14 @@ def test_expand_vars_walks_lists() -> None:
 )
 def test_bad_values_name_their_key(data: Any, expected: str) -> None:
     assert error_of(data).startswith(expected)
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"), [(None, 1), (4, 4), ("2", 2), ("auto", "auto"), ("AUTO", "auto")]
+)
+def test_server_workers(given: Any, expected: Any) -> None:
+    data = {} if given is None else {"server": {"workers": given}}
+    assert settings_from_dict(data, {}).server.workers == expected
 
 
 def test_wrong_type_says_what_was_given() -> None:

@@ -1,0 +1,263 @@
+"""Workers benchmark: creates/s through `serve --workers 1` and `--workers 2`, next to the echo backend
+called directly, in one run.
+
+Each measurement is closed-loop aiohttp load at c=32 on loopback: the direct baseline is
+`POST /v1/chat/completions` (JSON) on the echo backend; through the gateway it is `POST /v1/responses`
+with store on, over a standalone Redis this script starts on a free loopback port (`--store redis`,
+the default: SQLite serialises the workers' writes on one file) or one SQLite file (`--store sqlite`).
+Reported: requests/s, p50/p99, the ratio to the direct call and to 1 worker, and CPU ms per request of
+the gateway (supervisor and every worker), the backend, Redis and this load generator. With
+`--rounds N` the three are measured N times, interleaved, and the round with the median rate is shown.
+
+Run: .venv/bin/python benchmarks/workers.py [--quick] [--store redis|sqlite] [--rounds N] [--workers 1,2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from tests.support import redis_servers
+
+from _common import (
+    FULL,
+    HOST,
+    QUICK,
+    Budget,
+    CpuMeter,
+    Request,
+    Result,
+    Service,
+    Services,
+    _free_port,
+    _popen,
+    _wait_http,
+    chat_body,
+    create_body,
+    drive,
+    machine,
+    md_table,
+    ratio,
+    run,
+    services,
+    session,
+    start_echo,
+)
+
+CONCURRENCY = 32
+
+
+def _children(parent: int) -> list[int]:
+    """The PIDs whose parent is `parent` (the supervisor's workers and its resource tracker)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+                found.append(int(entry))
+    return found
+
+
+def start_gateway_workers(
+    reg: Services, workdir: Path, backend_url: str, response_api: dict[str, Any], workers: int
+) -> tuple[Service, list[int]]:
+    """`responses-gateway serve --workers N`, waited for until every worker started; its PIDs."""
+    port = _free_port()
+    config = {
+        "server": {"host": HOST, "port": port},
+        "log_level": "info",  # the workers' "Application startup complete." lines tell when all are up
+        "backends": [
+            {"name": "echo", "base_url": f"{backend_url}/v1", "models": ["*"], "timeout_seconds": 30}
+        ],
+        "response_api": {"enabled": True, "ttl_seconds": 86400, **response_api},
+    }
+    name = f"workers-{workers}"
+    cfg = workdir / f"gateway-{name}.yaml"
+    cfg.write_text(yaml.safe_dump(config, sort_keys=False))
+    log = workdir / f"gateway-{name}.log"
+    cmd = [sys.executable, "-m", "responses_gateway", "serve", "--config", str(cfg), "--port", str(port)]
+    svc = Service(
+        f"gateway[{name}]", _popen([*cmd, "--workers", str(workers)], log), f"http://{HOST}:{port}", log
+    )
+    reg.add(svc.name, svc.stop)
+    _wait_http(f"{svc.url}/ready", svc)
+    deadline = time.monotonic() + 60
+    while log.read_text().count("Application startup complete.") < workers:
+        if svc.proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{svc.name}: not every worker started:\n{log.read_text()[-2000:]}")
+        time.sleep(0.05)
+    return svc, [svc.pid, *_children(svc.pid)]
+
+
+async def _measure(name: str, make: Callable[[int], Request], budget: Budget, meter: CpuMeter) -> Result:
+    async with session(CONCURRENCY) as http:
+        warm = min(budget.warmup, budget.count(CONCURRENCY))
+        await drive(http, name, make, concurrency=CONCURRENCY, count=warm, max_seconds=5)
+        return await drive(
+            http,
+            name,
+            make,
+            concurrency=CONCURRENCY,
+            count=budget.count(CONCURRENCY),
+            max_seconds=budget.max_seconds,
+            meter=meter,
+        )
+
+
+@dataclass
+class Report:
+    store: str
+    direct: list[Result] = field(default_factory=list)
+    gateway: dict[int, list[Result]] = field(default_factory=dict)
+
+
+def _median(results: list[Result]) -> Result:
+    """The result with the median rate (the lower middle one for an even count)."""
+    ordered = sorted(results, key=lambda r: r.rps)
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def render(rep: Report, workers: list[int]) -> str:
+    direct = _median(rep.direct)
+    one = _median(rep.gateway[workers[0]])
+    rows: list[list[Any]] = [
+        [
+            "direct: chat completion on the echo backend",
+            direct.rps,
+            direct.p50,
+            direct.p99,
+            "1.00",
+            "",
+            "",
+            direct.cpu_ms_per_request("backend"),
+            "",
+            direct.cpu_ms_per_request("client"),
+            direct.ok,
+        ]
+    ]
+    for n in workers:
+        r = _median(rep.gateway[n])
+        rows.append(
+            [
+                f"gateway create, {n} worker{'s' if n > 1 else ''}",
+                r.rps,
+                r.p50,
+                r.p99,
+                f"{ratio(r.rps, direct.rps):.2f}",
+                f"{ratio(r.rps, one.rps):.2f}",
+                r.cpu_ms_per_request("gateway"),
+                r.cpu_ms_per_request("backend"),
+                r.cpu_ms_per_request("store"),
+                r.cpu_ms_per_request("client"),
+                r.ok,
+            ]
+        )
+    rounds = len(rep.direct)
+    spread = ""
+    if rounds > 1:
+        rates = {n: [f"{x.rps:,.0f}" for x in rep.gateway[n]] for n in workers}
+        spread = "\n\nRates of every round: direct " + ", ".join(f"{x.rps:,.0f}" for x in rep.direct)
+        spread += "".join(f"; {n} worker(s) " + ", ".join(v) for n, v in rates.items())
+    headers = [
+        "",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "÷ direct",
+        f"÷ {workers[0]} worker",
+        "gateway CPU ms/req",
+        "backend CPU ms/req",
+        f"{rep.store} CPU ms/req",
+        "client CPU ms/req",
+        "n",
+    ]
+    title = (
+        f"#### Creates at c={CONCURRENCY}, store on ({rep.store}), by gateway workers "
+        f"({rounds} round{'s' if rounds > 1 else ''}, median shown)"
+    )
+    return f"{title}\n\n{md_table(headers, rows)}{spread}"
+
+
+def _store_config(store: str, workdir: Path, redis_address: str | None, n: int) -> dict[str, Any]:
+    if store == "redis":
+        return {"store_backend": "redis", "redis": {"address": redis_address, "key_prefix": f"bench{n}:"}}
+    return {"store_backend": "sqlite", "sqlite": {"path": str(workdir / f"workers-{n}.db")}}
+
+
+async def run_workers(
+    reg: Services, workdir: Path, budget: Budget, store: str, workers: list[int], rounds: int
+) -> Report:
+    rep = Report(store=store, gateway={n: [] for n in workers})
+    echo = start_echo(reg, workdir)
+    store_pids: list[int] = []
+    address: str | None = None
+    if store == "redis":
+        node = redis_servers.start_standalone(workdir / "redis")
+        reg.add("redis", node.stop)
+        address = node.address
+        pid = node.pid()
+        store_pids = [pid] if pid is not None else []
+    chat = chat_body(False)
+    chat_url = f"{echo.url}/v1/chat/completions"
+    create = create_body()
+    others: dict[str, list[int]] = {"backend": [echo.pid]}
+    if store_pids:  # SQLite runs inside the gateway's processes
+        others["store"] = store_pids
+    for _ in range(rounds):
+        meter = CpuMeter(dict(others))
+        rep.direct.append(
+            await _measure("direct chat", lambda i: Request("POST", chat_url, chat), budget, meter)
+        )
+        for n in workers:
+            gw, pids = start_gateway_workers(
+                reg, workdir, echo.url, _store_config(store, workdir, address, n), n
+            )
+            try:
+                url = f"{gw.url}/v1/responses"
+
+                def make(i: int, url: str = url) -> Request:
+                    return Request("POST", url, create)
+
+                meter = CpuMeter({"gateway": pids, **others})
+                rep.gateway[n].append(await _measure(f"create, {n} workers", make, budget, meter))
+            finally:
+                reg.stop(gw.stop)
+    return rep
+
+
+async def _main(args: argparse.Namespace) -> None:
+    budget = QUICK if args.quick else FULL
+    workers = [int(x) for x in args.workers.split(",")]
+    with services() as reg, tempfile.TemporaryDirectory(prefix="rg-bench-workers-") as tmp:
+        rep = await run_workers(reg, Path(tmp), budget, args.store, workers, args.rounds)
+        print(" ".join(f"{k}={v}" for k, v in machine().items()))
+        print(render(rep, workers))
+        medians = {n: statistics.median(r.rps for r in rep.gateway[n]) for n in workers}
+        if len(workers) > 1:
+            first, last = workers[0], workers[-1]
+            print(f"\nscaling {first} -> {last} workers: {ratio(medians[last], medians[first]):.2f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="a short run (fewer requests)")
+    parser.add_argument("--store", choices=("redis", "sqlite"), default="redis")
+    parser.add_argument("--rounds", type=int, default=1, help="measure everything N times, interleaved")
+    parser.add_argument("--workers", default="1,2", help="comma-separated worker counts (default 1,2)")
+    run(_main(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
