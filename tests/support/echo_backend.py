@@ -30,7 +30,7 @@ import orjson
 from aiohttp import web
 
 _SIMPLE_DIRECTIVE = re.compile(
-    r"\[(fail:\d{3}|die-mid-stream|bad-chunk|stall-mid-stream|slow:\d+|hang|reasoning|refuse)\]"
+    r"\[(fail:\d{3}|die-mid-stream|bad-chunk|stall-mid-stream|slow:\d+|hang|reasoning|refuse|bad-usage:\w+)\]"
 )
 _CALL_START = "[call:"
 _CALL_NAME = re.compile(r"([A-Za-z0-9_.-]+)\s*")
@@ -62,6 +62,7 @@ class _Directives:
     hang: bool = False
     reasoning: bool = False
     refuse: bool = False
+    bad_usage: str | None = None  # list | str | details: a malformed `usage` in the stream
     calls: list[tuple[str, Any]] = field(default_factory=list)
     text_before_calls: str = ""
 
@@ -106,6 +107,8 @@ def _parse_directives(text: str) -> _Directives:
             d.reasoning = True
         elif token == "refuse":
             d.refuse = True
+        elif token.startswith("bad-usage:"):
+            d.bad_usage = token[10:]
     if found or calls:
         d.text = _SIMPLE_DIRECTIVE.sub("", rest).strip()
         d.text_before_calls = _SIMPLE_DIRECTIVE.sub("", before_calls or "").strip()
@@ -414,9 +417,20 @@ async def _stream(
     tail = prefix + b',"choices":' + orjson.dumps([last]) + b"}\n\n"
     options = body.get("stream_options")
     if isinstance(options, dict) and options.get("include_usage"):
-        tail += prefix + b',"choices":[],"usage":' + orjson.dumps(plan.usage) + b"}\n\n"
+        tail += prefix + b',"choices":[],"usage":' + orjson.dumps(_usage(plan)) + b"}\n\n"
     await resp.write_eof(tail + _DONE)
     return resp
+
+
+_BAD_USAGE: dict[str, Any] = {
+    "list": [1, 2],
+    "str": {"prompt_tokens": "abc", "completion_tokens": 1},
+    "details": {"prompt_tokens": 1, "completion_tokens": 1, "prompt_tokens_details": "none"},
+}
+
+
+def _usage(plan: _Plan) -> Any:
+    return _BAD_USAGE[plan.directives.bad_usage] if plan.directives.bad_usage else plan.usage
 
 
 async def serve(host: str, port: int, models: list[str]) -> None:
