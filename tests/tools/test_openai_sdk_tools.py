@@ -257,7 +257,7 @@ def test_unknown_call_id_is_400(gateway: Gateway) -> None:
                 {"type": "function_call_output", "call_id": "call_nope", "output": "x"},
             ],
         )
-    assert "call_nope" in exc.value.message and exc.value.param == "input"  # type: ignore[attr-defined]
+    assert "call_nope" in exc.value.message and exc.value.param == "input[1].call_id"  # type: ignore[attr-defined]
     r1 = client.responses.create(model="qwen3", input='[call:get_weather {"city": "Paris"}]', tools=[WEATHER])
     with pytest.raises(openai.BadRequestError, match="call_other"):
         client.responses.create(
