@@ -9,7 +9,7 @@ Run: .venv/bin/python benchmarks/protocol_parse.py [--n 20000]
 
 from __future__ import annotations
 
-import _common  # noqa: F401  first: puts the repo root on sys.path
+import _common
 
 # isort: split
 import argparse
@@ -20,9 +20,9 @@ from typing import Annotated, Any, Literal
 import msgspec
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
+from tests.support.translate import translate
 
 from responses_gateway.protocol import parse_create
-from tests.support.translate import translate
 
 SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
 BODY: dict[str, Any] = {
