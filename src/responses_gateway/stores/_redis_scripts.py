@@ -152,7 +152,8 @@ return #walked
 # Returns {0} when the head is unknown, deleted or another owner's, or its path crosses another
 # owner's turn; {2, id} when a segment on the path is missing (expired or evicted; id = its first
 # turn's) or a turn on it was written after its parent was gone (id = that parent's);
-# else {1, chat_oldest, ..., chat_head} with deleted turns left out.
+# else {1, segment_oldest, ..., segment_head}: each the LRANGE of a segment on the path (its header,
+# then its turns' chat blobs up to the path's turn; "" for a deleted turn).
 HISTORY = (
     KEY_OF
     + """
@@ -187,14 +188,10 @@ while true do
   end
   seg, upto = parent_seg, tonumber(offset)
 end
+-- the LRANGE replies as they are, oldest segment first: copying elements in Lua costs ~1 us each
 local out = {1}
 for i = #parts, 1, -1 do
-  local l = parts[i]
-  for j = 2, #l do
-    if l[j] ~= '' then
-      out[#out + 1] = l[j]
-    end
-  end
+  out[#out + 1] = parts[i]
 end
 return out
 """

@@ -162,7 +162,8 @@ class RedisStore:
             return None
         if status == 2:
             raise ChainIncomplete(response_id, reply[1].decode())
-        return list(reply[1:])
+        # each segment on the path: its header, then chat blobs ("" for a deleted turn)
+        return [turn for segment in reply[1:] for turn in segment[1:] if turn]
 
     async def delete(self, response_id: str, *, owner: str = "") -> bool:
         key = self.keys.key(response_id)
