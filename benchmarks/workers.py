@@ -5,9 +5,10 @@ Each measurement is closed-loop aiohttp load at c=32 on loopback: the direct bas
 `POST /v1/chat/completions` (JSON) on the echo backend; through the gateway it is `POST /v1/responses`
 with store on, over a standalone Redis this script starts on a free loopback port (`--store redis`,
 the default: SQLite serialises the workers' writes on one file) or one SQLite file (`--store sqlite`).
-Reported: requests/s, p50/p99, the ratio to the direct call and to 1 worker, and CPU ms per request of
-the gateway (supervisor and every worker), the backend, Redis and this load generator. With
-`--rounds N` the three are measured N times, interleaved, and the round with the median rate is shown.
+Reported: requests/s, p50/p99, the ratio to the direct call and to 1 worker, CPU ms per request of the
+gateway (supervisor and every worker), the backend, Redis and this load generator, and how the workers'
+CPU splits between them (how evenly the kernel spread the connections). With `--rounds N` the three
+are measured N times, interleaved, and the round with the median rate is shown.
 
 Run: .venv/bin/python benchmarks/workers.py [--quick] [--store redis|sqlite] [--rounds N] [--workers 1,2]
 """
@@ -72,8 +73,9 @@ def _children(parent: int) -> list[int]:
 
 def start_gateway_workers(
     reg: Services, workdir: Path, backend_url: str, response_api: dict[str, Any], workers: int
-) -> tuple[Service, list[int]]:
-    """`responses-gateway serve --workers N`, waited for until every worker started; its PIDs."""
+) -> tuple[Service, list[int], list[int]]:
+    """`responses-gateway serve --workers N`, waited for until every worker started; the PIDs of all its
+    processes, and of those serving (the workers; with 1 worker, the one process)."""
     port = _free_port()
     config = {
         "server": {"host": HOST, "port": port},
@@ -98,7 +100,16 @@ def start_gateway_workers(
         if svc.proc.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"{svc.name}: not every worker started:\n{log.read_text()[-2000:]}")
         time.sleep(0.05)
-    return svc, [svc.pid, *_children(svc.pid)]
+    children = _children(svc.pid)
+    serving = [p for p in children if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
+    return svc, [svc.pid, *children], serving or [svc.pid]
+
+
+def _split(r: Result) -> str:
+    """Each worker's share of the workers' CPU time, in %: how evenly the kernel spread the connections."""
+    shares = [v for k, v in r.cpu.items() if k.startswith("worker ")]
+    total = sum(shares)
+    return "/".join(f"{100 * v / total:.0f}" for v in sorted(shares, reverse=True)) if total else "n/a"
 
 
 async def _measure(name: str, make: Callable[[int], Request], budget: Budget, meter: CpuMeter) -> Result:
@@ -141,6 +152,7 @@ def render(rep: Report, workers: list[int]) -> str:
             "1.00",
             "",
             "",
+            "",
             direct.cpu_ms_per_request("backend"),
             "",
             direct.cpu_ms_per_request("client"),
@@ -158,6 +170,7 @@ def render(rep: Report, workers: list[int]) -> str:
                 f"{ratio(r.rps, direct.rps):.2f}",
                 f"{ratio(r.rps, one.rps):.2f}",
                 r.cpu_ms_per_request("gateway"),
+                _split(r),
                 r.cpu_ms_per_request("backend"),
                 r.cpu_ms_per_request("store"),
                 r.cpu_ms_per_request("client"),
@@ -178,6 +191,7 @@ def render(rep: Report, workers: list[int]) -> str:
         "÷ direct",
         f"÷ {workers[0]} worker",
         "gateway CPU ms/req",
+        "worker CPU split %",
         "backend CPU ms/req",
         f"{rep.store} CPU ms/req",
         "client CPU ms/req",
@@ -221,7 +235,7 @@ async def run_workers(
             await _measure("direct chat", lambda i: Request("POST", chat_url, chat), budget, meter)
         )
         for n in workers:
-            gw, pids = start_gateway_workers(
+            gw, pids, serving = start_gateway_workers(
                 reg, workdir, echo.url, _store_config(store, workdir, address, n), n
             )
             try:
@@ -230,7 +244,8 @@ async def run_workers(
                 def make(i: int, url: str = url) -> Request:
                     return Request("POST", url, create)
 
-                meter = CpuMeter({"gateway": pids, **others})
+                per_worker = {f"worker {p}": [p] for p in serving}
+                meter = CpuMeter({"gateway": pids, **per_worker, **others})
                 rep.gateway[n].append(await _measure(f"create, {n} workers", make, budget, meter))
             finally:
                 reg.stop(gw.stop)

@@ -282,6 +282,19 @@ def test_a_worker_that_cannot_start_stops_them_all(tmp_path: Path, echo: EchoBac
         env={**os.environ, "TMPDIR": str(tmp_path)},
     )
     assert out.returncode == 3, out.stderr
-    assert "failed to start, stopping the parent process" in out.stderr
-    assert " died" not in out.stderr  # not restarted
+    assert "failed to start: stopping every worker" in out.stderr
+    assert "starting another" not in out.stderr  # not restarted
     assert not list(tmp_path.glob("responses-gateway-metrics-*"))
+
+
+def test_workers_stop_when_the_supervisor_is_killed(gateway: Workers) -> None:
+    """Even SIGKILL of `serve` (no chance to stop anything) leaves no worker running: each gets SIGTERM."""
+    workers = gateway.workers()
+    assert len(workers) == WORKERS
+    gateway.proc.kill()
+    gateway.proc.wait()
+    deadline = time.monotonic() + 15
+    while any(_alive(pid) for pid in workers):
+        assert time.monotonic() < deadline, f"orphaned: {[p for p in workers if _alive(p)]}"
+        time.sleep(0.05)
+    assert gateway.log.read_text().count("Application shutdown complete.") == WORKERS  # gracefully
