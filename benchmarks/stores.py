@@ -8,7 +8,7 @@ started here on free loopback ports by tests/support/redis_servers.py (never 700
    store's own counter (`RedisStore.stats`) and the servers' `INFO commandstats` deltas summed over
    every master. SQLite: jobs on its worker thread and SQL statements; memory: none (in-process).
    Then the same counted end to end, on the servers, around creates sent to the gateway process.
-2. `store.get_chain` at depths 1, 10, 100 and 1,000 (median and p99 ms), and on Redis the
+2. `store.get_history` at depths 1, 10, 100 and 1,000 (median and p99 ms), and on Redis the
    reference's approach in the same run: each record is also SET as `bench:ref:{<tag>}:<id>` (the
    same JSON blob, the same slot) and the chain is walked with one GET per hop from a plain redis-py
    asyncio client, decoding each record as ours does.
@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from tests.stores.records import make_record, put_chain
@@ -68,7 +69,7 @@ from _common import (
 )
 from responses_gateway.config import SQLiteSettings
 from responses_gateway.ids import thread_tag
-from responses_gateway.stores.base import ResponseStore, StoredResponse, decode_record, encode_record
+from responses_gateway.stores.base import ResponseStore, StoredResponse
 from responses_gateway.stores.memory import MemoryStore
 from responses_gateway.stores.redis import RedisStore
 from responses_gateway.stores.sqlite import SQLiteStore
@@ -207,14 +208,22 @@ async def open_stores(workdir: Path, servers: RedisServers) -> list[OpenStore]:
     sqlite = await SQLiteStore.open(SQLiteSettings(path=str(workdir / "stores.db")), ttl_seconds=86400)
     jobs = [0]
     statements = [0]
-    original_run = sqlite._run
+    original_write, original_read = sqlite._write, sqlite._read
 
-    async def counting_run(fn: Callable[..., Any], *args: Any) -> Any:
+    async def counting_write(fn: Callable[..., Any], *args: Any) -> Any:
         jobs[0] += 1
-        return await original_run(fn, *args)
+        return await original_write(fn, *args)
 
-    sqlite._run = counting_run  # type: ignore[method-assign]
-    sqlite._conn.set_trace_callback(lambda _sql: statements.__setitem__(0, statements[0] + 1))
+    async def counting_read(fn: Callable[..., Any], *args: Any) -> Any:
+        jobs[0] += 1
+        return await original_read(fn, *args)
+
+    sqlite._write = counting_write  # type: ignore[method-assign]
+    sqlite._read = counting_read  # type: ignore[method-assign]
+    count = lambda _sql: statements.__setitem__(0, statements[0] + 1)  # noqa: E731
+    sqlite._writer._conn.set_trace_callback(count)
+    if sqlite._reader is not None:
+        sqlite._reader.set_trace_callback(count)
     out.append(OpenStore("sqlite", sqlite, lambda: jobs[0], lambda: statements[0]))
 
     standalone = await RedisStore.open(
@@ -277,7 +286,7 @@ async def count_ops(s: OpenStore, n: int) -> list[list[Any]]:
 
         async def op() -> None:
             for _ in range(n):  # what the service does: read the history, then write the child
-                await s.store.get_chain(tip.id)
+                await s.store.get_history(tip.id)
                 await s.store.put(make_record(tip))
 
         return op
@@ -318,21 +327,34 @@ async def write_ref(client: Redis | RedisCluster, chain: list[StoredResponse]) -
     for i in range(0, len(chain), 100):
         pipe = client.pipeline(transaction=False)
         for r in chain[i : i + 100]:
-            pipe.set(ref_key(r.id), encode_record(r), ex=86400)
+            pipe.set(ref_key(r.id), _ref_blob(r), ex=86400)
         await pipe.execute()
 
 
-async def walk_ref(client: Redis | RedisCluster, head: str) -> list[StoredResponse]:
-    """The reference's rebuild: one GET per hop, following the parent pointers."""
-    out: list[StoredResponse] = []
+def _ref_blob(r: StoredResponse) -> bytes:
+    """The whole record as one JSON document, as the reference stores it."""
+    return orjson.dumps(
+        {
+            "id": r.id,
+            "prev": r.previous_response_id,
+            "owner": r.owner,
+            "response": orjson.Fragment(r.response),
+            "input": orjson.Fragment(r.input_items),
+        }
+    )
+
+
+async def walk_ref(client: Redis | RedisCluster, head: str) -> list[dict[str, Any]]:
+    """The reference's rebuild: one GET per hop, following the parent pointers, each decoded."""
+    out: list[dict[str, Any]] = []
     rid: str | None = head
     while rid:
         blob = await client.get(ref_key(rid))
         if blob is None:
             break
-        record = decode_record(blob)
+        record: dict[str, Any] = orjson.loads(blob)
         out.append(record)
-        rid = record.previous_response_id
+        rid = record["prev"]
     out.reverse()
     return out
 
@@ -343,17 +365,17 @@ async def chain_rebuild(stores: list[OpenStore], budget: Budget) -> list[list[An
         for depth in DEPTHS:
             chain = await put_chain(s.store, depth)
             head = chain[-1].id
-            got = await s.store.get_chain(head)
+            got = await s.store.get_history(head)
             assert got is not None and len(got) == depth, (s.name, depth)
             n = (40 if budget.quick else 200) if depth <= 100 else (8 if budget.quick else 30)
             store = s.store
-            ours = await timed(lambda h=head, st=store: st.get_chain(h), n)  # type: ignore[misc]
+            ours = await timed(lambda h=head, st=store: st.get_history(h), n)  # type: ignore[misc]
             ours_ms = sorted(ours)
             row: list[Any] = [s.name, depth, _med(ours_ms), _p99(ours_ms)]
             if s.ref_client is not None:
                 await write_ref(s.ref_client, chain)
                 walked = await walk_ref(s.ref_client, head)
-                assert [r.id for r in walked] == [r.id for r in chain]
+                assert [r["id"] for r in walked] == [r.id for r in chain]
                 n_ref = n if depth <= 100 else (3 if budget.quick else 10)
                 ref = sorted(
                     await timed(lambda h=head, cl=s.ref_client: walk_ref(cl, h), n_ref)  # type: ignore[misc]
@@ -534,7 +556,7 @@ def render(rep: StoresReport) -> str:
         "Redis: the store's own round-trip counter; the commands clients sent, counted by `MONITOR` on "
         "every master (lines from Lua scripts apart); and every command executed, including those run "
         "inside Lua (`INFO commandstats` deltas summed over all masters). SQLite: jobs on its worker "
-        "thread and SQL statements. A chained create is what the service does: `get_chain(parent)` then "
+        "thread and SQL statements. A chained create is what the service does: `get_history(parent)` then "
         "`put(child)`.",
         "",
         md_table(
@@ -548,13 +570,13 @@ def render(rep: StoresReport) -> str:
             rep.round_trips,
         ),
         "",
-        "#### Chain rebuild (`get_chain`) by depth; Redis: next to the reference's one GET per hop",
+        "#### History read (`get_history`) by depth; Redis: next to the reference's one GET per hop",
         "",
         md_table(
             [
                 "backend",
                 "depth",
-                "get_chain p50 ms",
+                "get_history p50 ms",
                 "p99 ms",
                 "GET/hop p50 ms",
                 "GET/hop p99 ms",

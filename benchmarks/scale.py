@@ -1,0 +1,272 @@
+"""Scale and soak: create / GET rates when Redis holds 10 k vs 1 M responses, and the gateway's RSS
+under minutes of mixed load (creates, chained creates, streaming, GETs, deletes).
+
+1. Fill: a real standalone redis-server (free loopback port) is filled with real records through
+   `RedisStore.put` (many in flight: the driver pipelines them over its pool): threads of 10 turns,
+   each turn the bytes the gateway itself would store. Then the gateway (Redis store) is measured at
+   c=32: creates (new conversations and turns chained on random filled ones) and GETs of random filled
+   ids. Same run, same processes, first at 10 k responses, then after filling up to 1 M.
+2. Soak: the gateway's RSS (VmRSS of its process) sampled every few seconds under a mixed closed-loop
+   load; reported at start, middle, end, the maximum, and the slope over the second half.
+
+Run: .venv/bin/python benchmarks/scale.py [--responses 1000000] [--soak-seconds 300]
+"""
+
+from __future__ import annotations
+
+import _common  # noqa: F401  first: puts the repo root on sys.path, for `tests.…`
+
+# isort: split
+import argparse
+import asyncio
+import itertools
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+from tests.support import redis_servers
+from tests.support.redis_stores import open_standalone_store
+
+from _common import (
+    Request,
+    Result,
+    Service,
+    create_body,
+    drive,
+    machine,
+    md_table,
+    post_json,
+    run,
+    services,
+    session,
+    start_echo,
+    start_gateway,
+)
+from responses_gateway.ids import INPUT_INDEX_BASE, item_id, new_response_id
+from responses_gateway.stores.base import StoredResponse
+
+THREAD_DEPTH = 10
+FILL_IN_FLIGHT = 256
+
+
+def turn(parent: str | None, n: int) -> StoredResponse:
+    """One turn as the gateway stores it: a user message in, an assistant message out."""
+    rid = new_response_id(parent)
+    text = f"turn {n}: " + "lorem ipsum dolor sit amet " * 4
+    inputs = [
+        {
+            "id": item_id("msg", rid, INPUT_INDEX_BASE),
+            "type": "message",
+            "role": "user",
+            "status": "completed",
+            "content": [{"type": "input_text", "text": text}],
+        }
+    ]
+    output = [
+        {
+            "id": item_id("msg", rid, 0),
+            "type": "message",
+            "role": "assistant",
+            "status": "completed",
+            "content": [{"type": "output_text", "text": f"echo: {text}", "annotations": [], "logprobs": []}],
+        }
+    ]
+    response = {
+        "id": rid,
+        "object": "response",
+        "created_at": int(time.time()),
+        "status": "completed",
+        "model": "echo",
+        "previous_response_id": parent,
+        "output": output,
+        "usage": {"input_tokens": 12, "output_tokens": 14, "total_tokens": 26},
+        "store": True,
+    }
+    chat = [{"role": "user", "content": text}, {"role": "assistant", "content": f"echo: {text}"}]
+    return StoredResponse(
+        id=rid,
+        previous_response_id=parent,
+        response=orjson.dumps(response),
+        input_items=orjson.dumps(inputs),
+        chat=orjson.dumps(chat),
+        created_at=response["created_at"],  # type: ignore[arg-type]
+    )
+
+
+async def fill(url: str, count: int, sample: list[str]) -> float:
+    """Write `count` responses as threads of THREAD_DEPTH turns; returns writes/s. Keeps a sample of
+    ids (tips and middles) for the GETs and chained creates."""
+    store = await open_standalone_store(url, ttl_seconds=86400, pool_size=64)
+    threads = max(1, count // THREAD_DEPTH)
+    started = time.perf_counter()
+    sem = asyncio.Semaphore(FILL_IN_FLIGHT)
+
+    async def one_thread(t: int) -> None:
+        async with sem:
+            parent: str | None = None
+            for n in range(THREAD_DEPTH):
+                record = turn(parent, n)
+                await store.put(record)
+                parent = record.id
+            if t % 50 == 0:
+                sample.append(parent)
+
+    try:
+        await asyncio.gather(*(one_thread(t) for t in range(threads)))
+    finally:
+        await store.aclose()
+    return threads * THREAD_DEPTH / (time.perf_counter() - started)
+
+
+async def measure(gw: Service, sample: list[str], seconds: float, count: int) -> dict[str, Result]:
+    url = f"{gw.url}/v1/responses"
+    picks = itertools.cycle(random.Random(7).sample(sample, len(sample)))
+    bodies = {
+        "create": lambda i: Request("POST", url, create_body()),
+        "chained create": lambda i: Request("POST", url, create_body(previous=next(picks))),
+        "GET": lambda i: Request("GET", f"{url}/{next(picks)}"),
+    }
+    out: dict[str, Result] = {}
+    async with session(32) as http:
+        for name, make in bodies.items():
+            await drive(http, "warm-up", make, concurrency=32, count=300, max_seconds=5)
+            out[name] = await drive(http, name, make, concurrency=32, count=count, max_seconds=seconds)
+    return out
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def soak(gw: Service, seconds: float, every: float = 5.0) -> list[tuple[float, float]]:
+    """Mixed load for `seconds`; (elapsed s, RSS MiB) samples."""
+    url = f"{gw.url}/v1/responses"
+    samples: list[tuple[float, float]] = []
+    stop = time.monotonic() + seconds
+    async with session(16) as http:
+        tips = [(await post_json(http, url, {"model": "echo", "input": "soak"}))["id"] for _ in range(16)]
+
+        async def worker(w: int) -> None:
+            tip = tips[w]
+            for i in itertools.count():
+                if time.monotonic() > stop:
+                    return
+                kind = i % 5
+                if kind == 0:  # a new conversation, streamed
+                    body = create_body(stream=True)
+                    async with http.post(url, data=body) as r:
+                        await r.read()
+                elif kind in (1, 2):  # the worker's own conversation grows (reset every 200 turns)
+                    if i % 200 == 1:
+                        tip = (await post_json(http, url, {"model": "echo", "input": "again"}))["id"]
+                    tip = (await post_json(http, url, orjson.loads(create_body(previous=tip))))["id"]
+                elif kind == 3:
+                    async with http.get(f"{url}/{tip}") as r:
+                        await r.read()
+                else:  # create and delete
+                    rid = (await post_json(http, url, {"model": "echo", "input": "bye"}))["id"]
+                    async with http.delete(f"{url}/{rid}") as r:
+                        await r.read()
+
+        async def sampler() -> None:
+            t0 = time.monotonic()
+            while time.monotonic() < stop:
+                samples.append((time.monotonic() - t0, rss_mib(gw.pid)))
+                await asyncio.sleep(every)
+            samples.append((time.monotonic() - t0, rss_mib(gw.pid)))
+
+        await asyncio.gather(sampler(), *(worker(w) for w in range(16)))
+    return samples
+
+
+def slope_per_minute(samples: list[tuple[float, float]]) -> float:
+    half = samples[len(samples) // 2 :]
+    if len(half) < 2:
+        return float("nan")
+    n = len(half)
+    mx = sum(t for t, _ in half) / n
+    my = sum(r for _, r in half) / n
+    var = sum((t - mx) ** 2 for t, _ in half)
+    return 60 * sum((t - mx) * (r - my) for t, r in half) / var if var else float("nan")
+
+
+async def _main(args: argparse.Namespace) -> str:
+    info = machine()
+    lines = [
+        "### Scale and soak",
+        "",
+        f"`.venv/bin/python benchmarks/scale.py --responses {args.responses} "
+        f"--soak-seconds {args.soak_seconds:g}`  ",
+        f"{info['date']}; {info['nproc']} CPUs ({info['cpu']}); Python {info['python']}; loopback only.",
+        "",
+    ]
+    with services() as reg, tempfile.TemporaryDirectory(prefix="rg-scale-") as tmp:
+        workdir = Path(tmp)
+        node = redis_servers.start_standalone(workdir / "redis")
+        reg.add("redis", node.stop)
+        url = f"redis://{node.address}"
+        echo = start_echo(reg, workdir)
+        api = {"store_backend": "redis", "redis": {"address": node.address, "pool_size": 32}}
+        gw = start_gateway(reg, workdir, echo.url, api, "scale")
+        sample: list[str] = []
+        rows = []
+        results: dict[int, dict[str, Result]] = {}
+        filled = 0
+        for target in (10_000, args.responses):
+            print(f"filling to {target:,} responses ...", file=sys.stderr)
+            rate = await fill(url, target - filled, sample)
+            filled = target
+            results[target] = await measure(gw, sample, args.seconds, args.count)
+            keys = redis_servers.command(node.port, "DBSIZE")
+            used = redis_servers.info(node.port, "memory")["used_memory_human"]
+            rows.append(
+                [f"{target:,} responses ({keys:,} keys, {used})", rate]
+                + [results[target][k].rps for k in ("create", "chained create", "GET")]
+            )
+        small, large = results[10_000], results[args.responses]
+        rows.append(
+            ["ratio (large / small)", float("nan")]
+            + [large[k].rps / small[k].rps for k in ("create", "chained create", "GET")]
+        )
+        lines += [
+            "Rates through the gateway (Redis standalone store, c=32) with the store holding few and many "
+            "responses (threads of 10 turns, filled through RedisStore.put):",
+            "",
+            md_table(["store holds", "fill writes/s", "create/s", "chained create/s", "GET/s"], rows),
+            "",
+        ]
+        reg.stop(gw.stop)
+        redis_servers.command(node.port, "FLUSHALL")
+        gw = start_gateway(reg, workdir, echo.url, api, "soak")
+        print(f"soak for {args.soak_seconds:g} s ...", file=sys.stderr)
+        samples = await soak(gw, args.soak_seconds)
+        mid = samples[len(samples) // 2][1]
+        lines += [
+            f"Gateway RSS under {args.soak_seconds:g} s of mixed load (16 workers: streamed creates, "
+            "chained creates, GETs, create+delete), sampled every 5 s:",
+            "",
+            md_table(
+                ["start MiB", "middle MiB", "end MiB", "max MiB", "slope, 2nd half (MiB/min)"],
+                [[samples[0][1], mid, samples[-1][1], max(r for _, r in samples), slope_per_minute(samples)]],
+            ),
+        ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--responses", type=int, default=1_000_000, help="the large fill (default 1 M)")
+    parser.add_argument("--soak-seconds", type=float, default=300.0)
+    parser.add_argument("--seconds", type=float, default=10.0, help="time cap per rate measurement")
+    parser.add_argument("--count", type=int, default=6000, help="requests per rate measurement")
+    print(run(_main(parser.parse_args())))
+
+
+if __name__ == "__main__":
+    main()
