@@ -7,6 +7,7 @@ arrives as the stored, already encoded messages of earlier turns and is joined a
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Sequence
 
 import msgspec
@@ -132,7 +133,8 @@ def check_tool_outputs(items: Sequence[Item], history: Sequence[bytes] = ()) -> 
         if isinstance(item, FunctionCall | CustomToolCall):
             calls.add(item.call_id)
         elif isinstance(item, FunctionCallOutput | CustomToolCallOutput):
-            if item.call_id not in calls and not any(has_call(turn, item.call_id) for turn in history):
+            # newest turn first: the call answered is nearly always in the turn just before
+            if item.call_id not in calls and not any(has_call(t, item.call_id) for t in reversed(history)):
                 raise InvalidRequest(
                     f"No tool call found for function call output with call_id {item.call_id}.",
                     param=f"input[{i}].call_id",
@@ -146,30 +148,36 @@ def _leading_system(messages: Sequence[ChatMessage]) -> int:
     return n
 
 
+_inner = operator.itemgetter(slice(1, -1))
+
+
+def join_turns(turns: Sequence[bytes]) -> bytes:
+    """The messages of encoded arrays joined, without brackets: `[a,b]`, `[]`, `[c]` -> `a,b,c`.
+    map/filter/join run in C: a few hundred nanoseconds per turn, no Python code per turn."""
+    return b",".join(filter(None, map(_inner, turns)))
+
+
 def messages_json(instructions: str | None, history: Sequence[bytes], current: list[ChatMessage]) -> bytes:
     """The `messages` array: instructions, the stored turns (joined as bytes), this turn's messages.
     A leading run of system messages is merged into one (chat templates often allow one only)."""
     head: list[ChatMessage] = [SystemMessage(instructions)] if instructions else []
-    turns = list(history)
+    k = 0
     # decode only turns that open with a system message, and only while the run goes on
-    while turns and turns[0].startswith(b'[{"role":"system"'):
-        decoded = _decode_messages(turns.pop(0))
+    while k < len(history) and history[k].startswith(b'[{"role":"system"'):
+        decoded = _decode_messages(history[k])
         head += decoded
+        k += 1
         if _leading_system(decoded) < len(decoded):
             break
-    if not turns:
+    if k == len(history):
         head += current
         current = []
     n = _leading_system(head)
     if n > 1:
         merged = "\n\n".join(str(m.content) for m in head[:n] if m.content)
         head = [SystemMessage(merged), *head[n:]]
-    parts = [_encode(head)] if head else []
-    parts += turns
-    if current:
-        parts.append(_encode(current))
-    inner = [p[1:-1] for p in parts if len(p) > 2]
-    return b"[" + b",".join(inner) + b"]"
+    parts = (_encode(head)[1:-1], join_turns(history[k:]), _encode(current)[1:-1])
+    return b"[" + b",".join(filter(None, parts)) + b"]"
 
 
 def _response_format(req: CreateRequest) -> FormatJSONObject | FormatJSONSchema | None:
