@@ -182,7 +182,9 @@ def format_error(exc: msgspec.ValidationError, body: Any) -> RequestInvalid:
         return _length_error(param, value, length.group(1), length.group(2), int(length.group(3)))
     if re.match(r"Expected `\w+` [<>]=", msg):
         lo, hi = _bounds(param)
-        return RequestInvalid(f"Invalid '{param}': must be between {lo:g} and {hi:g}, got {value}.", param)
+        return RequestInvalid(
+            f"Invalid '{param}': must be between {_num(lo)} and {_num(hi)}, got {value}.", param
+        )
     if bad := re.match(r"Invalid (?:enum )?value (.*)$", msg):
         return _value_error(param, bad.group(1))
     return RequestInvalid(f"Invalid '{param}': {msg}.", param or None)
@@ -209,6 +211,10 @@ def _value_error(param: str, shown: str) -> RequestInvalid:
         return RequestInvalid("Invalid value for 'truncation': expected 'auto' or 'disabled'.", param)
     suffix = f" {_ROLES}" if param.endswith(".role") else ""
     return RequestInvalid(f"Invalid value for '{param}': {shown}.{suffix}", param)
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if x.is_integer() else f"{x:g}"
 
 
 def _bounds(param: str) -> tuple[float, float]:
