@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from tests.support import redis_servers
 
 from _common import (
     FULL,
@@ -218,6 +217,8 @@ async def run_workers(
     store_pids: list[int] = []
     address: str | None = None
     if store == "redis":
+        from tests.support import redis_servers  # after _common put the repository on sys.path
+
         node = redis_servers.start_standalone(workdir / "redis")
         reg.add("redis", node.stop)
         address = node.address
