@@ -36,6 +36,7 @@ from responses_gateway.protocol.request import CreateRequest
 from responses_gateway.protocol.response import Deleted, Response
 from responses_gateway.stores.base import ChainIncomplete, ResponseStore, StoredResponse
 from responses_gateway.translate.items import normalize_input, open_reasoning, references, seal_payload
+from responses_gateway.translate.output_items import Sealer
 from responses_gateway.translate.request import (
     build_chat_request,
     check_tool_outputs,
@@ -44,7 +45,7 @@ from responses_gateway.translate.request import (
     render,
 )
 from responses_gateway.translate.response import new_response
-from responses_gateway.translate.stream import Sealer, StreamTranslator
+from responses_gateway.translate.stream import StreamTranslator
 from responses_gateway.translate.tools import ToolMap
 
 log = logging.getLogger("responses_gateway.service")

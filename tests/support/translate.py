@@ -11,6 +11,7 @@ from responses_gateway.protocol import CreateRequest, parse_create
 from responses_gateway.protocol.chat import ChatChunk
 from responses_gateway.protocol.items import InputItem, Item, ItemReference
 from responses_gateway.translate.items import normalize_input
+from responses_gateway.translate.output_items import Sealer
 from responses_gateway.translate.request import (
     build_chat_request,
     check_tool_outputs,
@@ -19,7 +20,7 @@ from responses_gateway.translate.request import (
     render,
 )
 from responses_gateway.translate.response import new_response
-from responses_gateway.translate.stream import Sealer, StreamTranslator
+from responses_gateway.translate.stream import StreamTranslator
 from responses_gateway.translate.tools import ToolMap
 
 RID = "resp_" + "cd" * 24

@@ -13,7 +13,7 @@ from responses_gateway.errors import InvalidRequest
 from responses_gateway.protocol import RequestInvalid
 from responses_gateway.protocol.items import Reasoning, ReasoningText
 from responses_gateway.translate.items import Sealed, open_reasoning, seal_payload
-from responses_gateway.translate.stream import Sealer
+from responses_gateway.translate.output_items import Sealer
 from tests.support.translate import chat, chat_tool_names, items, tool_map, translate
 
 FN = {"type": "function", "name": "calc", "description": "A calculator", "parameters": {"type": "object"}}

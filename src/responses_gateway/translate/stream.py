@@ -1,6 +1,6 @@
 """Chat Completions chunks -> Responses stream events: one small class per kind of output item.
 
-Each item kind (`_ReasoningItem`, `_MessageItem`, `_CallItem`) emits its own `added`, deltas and
+Each item kind (`ReasoningItem`, `MessageItem`, `CallItem`) emits its own `added`, deltas and
 `done` events; the translator opens and closes them in order (reasoning, message, each tool call).
 `finish()` / `fail()` return the settled Response; the terminal event is made separately
 (`terminal_event`) so the service can store first. With `events=False` (a non-streaming create) no
@@ -16,22 +16,9 @@ import msgspec
 
 from responses_gateway.protocol.chat import ChatChunk, Delta, ToolCallDelta
 from responses_gateway.protocol.events import (
-    ContentPartAdded,
-    ContentPartDone,
-    CustomToolCallInputDelta,
-    CustomToolCallInputDone,
     ErrorEvent,
     Event,
-    FunctionCallArgumentsDelta,
-    FunctionCallArgumentsDone,
-    OutputItemAdded,
     OutputItemDone,
-    OutputTextDelta,
-    OutputTextDone,
-    ReasoningTextDelta,
-    ReasoningTextDone,
-    RefusalDelta,
-    RefusalDone,
     ResponseCompleted,
     ResponseCreated,
     ResponseFailed,
@@ -39,264 +26,24 @@ from responses_gateway.protocol.events import (
     ResponseInProgress,
 )
 from responses_gateway.protocol.items import (
-    CustomToolCall,
-    FunctionCall,
-    Message,
     OutputItem,
-    OutputText,
-    Reasoning,
-    ReasoningText,
-    Refusal,
-    ToolSearchCall,
 )
 from responses_gateway.protocol.response import IncompleteDetails, Response, ResponseError, Status, Usage
+from responses_gateway.translate.output_items import (
+    CallItem,
+    MessageItem,
+    OpenItem,
+    Out,
+    ReasoningItem,
+    Sealer,
+)
 from responses_gateway.translate.response import read_usage
-from responses_gateway.translate.tools import ToolMap, ToolTarget, custom_input, parse_arguments
+from responses_gateway.translate.tools import ToolMap
 
 log = logging.getLogger("responses_gateway.stream")
 
 IdFactory = Callable[[str, int], str]
-Sealer = Callable[[Reasoning], str]
 _PREFIX = {"function_call": "fc", "custom_tool_call": "ctc", "tool_search_call": "tsc"}
-
-
-class _Out:
-    """Where items put their events: numbered in order, or not built at all when `on` is False."""
-
-    __slots__ = ("events", "on", "seq")
-
-    def __init__(self, on: bool) -> None:
-        self.on = on
-        self.seq = 0
-        self.events: list[Event] = []
-
-    def next(self) -> int:
-        self.seq += 1
-        return self.seq - 1
-
-    def take(self) -> list[Event]:
-        events, self.events = self.events, []
-        return events
-
-
-class _TextItem:
-    """An item made of one streamed text part (reasoning or an assistant message)."""
-
-    __slots__ = ("id", "index", "text")
-
-    def __init__(self, index: int, item_id: str) -> None:
-        self.index = index
-        self.id = item_id
-        self.text: list[str] = []
-
-
-class _ReasoningItem(_TextItem):
-    __slots__ = ("seal",)
-
-    def __init__(self, index: int, item_id: str, seal: Sealer | None) -> None:
-        super().__init__(index, item_id)
-        self.seal = seal
-
-    def added(self, out: _Out) -> None:
-        if out.on:
-            item = Reasoning(id=self.id, summary=[], content=[], status="in_progress")
-            out.events.append(OutputItemAdded(sequence_number=out.next(), output_index=self.index, item=item))
-            out.events.append(self._part(ContentPartAdded, out, ReasoningText("")))
-
-    def _part(self, cls: type[ContentPartAdded | ContentPartDone], out: _Out, part: ReasoningText) -> Event:
-        return cls(
-            sequence_number=out.next(), item_id=self.id, output_index=self.index, content_index=0, part=part
-        )
-
-    def delta(self, piece: str, out: _Out) -> None:
-        self.text.append(piece)
-        if out.on:
-            out.events.append(
-                ReasoningTextDelta(
-                    sequence_number=out.next(),
-                    item_id=self.id,
-                    output_index=self.index,
-                    content_index=0,
-                    delta=piece,
-                )
-            )
-
-    def done(self, status: str, out: _Out) -> OutputItem:
-        text = "".join(self.text)
-        item = Reasoning(id=self.id, summary=[], content=[ReasoningText(text)], status=status)
-        if self.seal is not None:
-            item.encrypted_content = self.seal(item)
-        if out.on:
-            out.events.append(
-                ReasoningTextDone(
-                    sequence_number=out.next(),
-                    item_id=self.id,
-                    output_index=self.index,
-                    content_index=0,
-                    text=text,
-                )
-            )
-            out.events.append(self._part(ContentPartDone, out, ReasoningText(text)))
-        return item
-
-
-class _MessageItem(_TextItem):
-    __slots__ = ("refusal",)
-
-    def __init__(self, index: int, item_id: str, refusal: bool) -> None:
-        super().__init__(index, item_id)
-        self.refusal = refusal
-
-    def _new_part(self, text: str) -> OutputText | Refusal:
-        return Refusal(text) if self.refusal else OutputText(text, [], [])
-
-    def added(self, out: _Out) -> None:
-        if out.on:
-            item = Message(role="assistant", content=[], id=self.id, status="in_progress")
-            out.events.append(OutputItemAdded(sequence_number=out.next(), output_index=self.index, item=item))
-            out.events.append(
-                ContentPartAdded(
-                    sequence_number=out.next(),
-                    item_id=self.id,
-                    output_index=self.index,
-                    content_index=0,
-                    part=self._new_part(""),
-                )
-            )
-
-    def delta(self, piece: str, out: _Out) -> None:
-        self.text.append(piece)
-        if not out.on:
-            return
-        seq, idx = out.next(), self.index
-        if self.refusal:
-            out.events.append(
-                RefusalDelta(
-                    sequence_number=seq, item_id=self.id, output_index=idx, content_index=0, delta=piece
-                )
-            )
-        else:
-            out.events.append(
-                OutputTextDelta(
-                    sequence_number=seq,
-                    item_id=self.id,
-                    output_index=idx,
-                    content_index=0,
-                    delta=piece,
-                    logprobs=[],
-                )
-            )
-
-    def done(self, status: str, out: _Out) -> OutputItem:
-        text = "".join(self.text)
-        if out.on:
-            seq, idx = out.next(), self.index
-            if self.refusal:
-                out.events.append(
-                    RefusalDone(
-                        sequence_number=seq, item_id=self.id, output_index=idx, content_index=0, refusal=text
-                    )
-                )
-            else:
-                out.events.append(
-                    OutputTextDone(
-                        sequence_number=seq,
-                        item_id=self.id,
-                        output_index=idx,
-                        content_index=0,
-                        text=text,
-                        logprobs=[],
-                    )
-                )
-            out.events.append(
-                ContentPartDone(
-                    sequence_number=out.next(),
-                    item_id=self.id,
-                    output_index=idx,
-                    content_index=0,
-                    part=self._new_part(text),
-                )
-            )
-        return Message(role="assistant", content=[self._new_part(text)], id=self.id, status=status)
-
-
-class _CallItem:
-    __slots__ = ("args", "call_id", "id", "index", "target")
-
-    def __init__(self, index: int, item_id: str, call_id: str, target: ToolTarget) -> None:
-        self.index = index
-        self.id = item_id
-        self.call_id = call_id
-        self.target = target
-        self.args: list[str] = []
-
-    def item(self, status: str) -> OutputItem:
-        args, t = "".join(self.args), self.target
-        if t.kind == "custom_tool_call":
-            value = custom_input(args) if status != "in_progress" else ""
-            return CustomToolCall(call_id=self.call_id, name=t.name, input=value, id=self.id, status=status)
-        if t.kind == "tool_search_call":
-            return ToolSearchCall(
-                call_id=self.call_id,
-                arguments=parse_arguments(args),
-                execution="client",
-                id=self.id,
-                status=status,
-            )
-        return FunctionCall(
-            call_id=self.call_id,
-            name=t.name,
-            arguments=args,
-            id=self.id,
-            status=status,
-            namespace=t.namespace,
-        )
-
-    def added(self, out: _Out) -> None:
-        if out.on:
-            item = self.item("in_progress")
-            out.events.append(OutputItemAdded(sequence_number=out.next(), output_index=self.index, item=item))
-
-    def delta(self, piece: str, out: _Out) -> None:
-        self.args.append(piece)
-        if out.on and self.target.kind == "function_call":
-            out.events.append(
-                FunctionCallArgumentsDelta(
-                    sequence_number=out.next(), item_id=self.id, output_index=self.index, delta=piece
-                )
-            )
-
-    def done(self, status: str, out: _Out) -> OutputItem:
-        item = self.item(status)
-        if not out.on:
-            return item
-        idx = self.index
-        if isinstance(item, CustomToolCall):
-            if item.input:
-                out.events.append(
-                    CustomToolCallInputDelta(
-                        sequence_number=out.next(), item_id=self.id, output_index=idx, delta=item.input
-                    )
-                )
-            out.events.append(
-                CustomToolCallInputDone(
-                    sequence_number=out.next(), item_id=self.id, output_index=idx, input=item.input
-                )
-            )
-        elif isinstance(item, FunctionCall):
-            out.events.append(
-                FunctionCallArgumentsDone(
-                    sequence_number=out.next(),
-                    item_id=self.id,
-                    output_index=idx,
-                    name=item.name,
-                    arguments=item.arguments,
-                )
-            )
-        return item
-
-
-_Open = _ReasoningItem | _MessageItem | _CallItem
 
 
 class StreamTranslator:
@@ -315,10 +62,10 @@ class StreamTranslator:
         self._item_id = item_id
         self._tools = tools
         self._seal = seal  # set when the request asked for reasoning.encrypted_content
-        self._out = _Out(events)
+        self._out = Out(events)
         self._output: list[OutputItem] = []
-        self._open: _Open | None = None
-        self._calls: dict[int, _CallItem] = {}
+        self._open: OpenItem | None = None
+        self._calls: dict[int, CallItem] = {}
         self._finish: str | None = None
         self._usage: Usage | None = None
 
@@ -345,7 +92,7 @@ class StreamTranslator:
                     OutputItemDone(sequence_number=self._out.next(), output_index=item.index, item=done)
                 )
 
-    def _begin(self, item: _Open) -> None:
+    def _begin(self, item: OpenItem) -> None:
         self._close()
         self._open = item
         item.added(self._out)
@@ -369,18 +116,18 @@ class StreamTranslator:
     def _feed_delta(self, delta: Delta) -> None:
         reasoning = delta.reasoning_content or delta.reasoning
         if reasoning:
-            if not isinstance(self._open, _ReasoningItem):
+            if not isinstance(self._open, ReasoningItem):
                 index = len(self._output) + (self._open is not None)
-                self._begin(_ReasoningItem(index, self._item_id("rs", index), self._seal))
-            assert isinstance(self._open, _ReasoningItem)
+                self._begin(ReasoningItem(index, self._item_id("rs", index), self._seal))
+            assert isinstance(self._open, ReasoningItem)
             self._open.delta(reasoning, self._out)
         for piece, refusal in ((delta.content, False), (delta.refusal, True)):
             if not piece:
                 continue
-            if not isinstance(self._open, _MessageItem) or self._open.refusal != refusal:
+            if not isinstance(self._open, MessageItem) or self._open.refusal != refusal:
                 index = len(self._output) + (self._open is not None)
-                self._begin(_MessageItem(index, self._item_id("msg", index), refusal))
-            assert isinstance(self._open, _MessageItem)
+                self._begin(MessageItem(index, self._item_id("msg", index), refusal))
+            assert isinstance(self._open, MessageItem)
             self._open.delta(piece, self._out)
         for pos, tc in enumerate(delta.tool_calls or ()):
             self._feed_call(tc, pos)
@@ -395,7 +142,7 @@ class StreamTranslator:
             index = len(self._output) + (self._open is not None)
             target = self._tools.target((fn.name if fn else None) or "")
             call_id = tc.id or self._item_id("call", index)
-            call = _CallItem(index, self._item_id(_PREFIX[target.kind], index), call_id, target)
+            call = CallItem(index, self._item_id(_PREFIX[target.kind], index), call_id, target)
             self._calls[key] = call
             self._begin(call)
         piece = (fn.arguments if fn else None) or ""
