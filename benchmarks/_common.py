@@ -129,7 +129,7 @@ def services() -> Iterator[Services]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _popen(cmd: Sequence[str], log: Path) -> subprocess.Popen[bytes]:
+def _popen(cmd: Sequence[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     with open(log, "ab") as out:
         # a new session: a Ctrl-C in the terminal reaches only us, and we stop the children in order
         return subprocess.Popen(
@@ -139,6 +139,7 @@ def _popen(cmd: Sequence[str], log: Path) -> subprocess.Popen[bytes]:
             stderr=subprocess.STDOUT,
             cwd=ROOT,
             start_new_session=True,
+            env=None if env is None else {**os.environ, **env},
         )
 
 
@@ -180,9 +181,17 @@ def start_echo(reg: Services, workdir: Path) -> Service:
 
 
 def start_gateway(
-    reg: Services, workdir: Path, backend_url: str, response_api: dict[str, Any], name: str
+    reg: Services,
+    workdir: Path,
+    backend_url: str,
+    response_api: dict[str, Any],
+    name: str,
+    *,
+    src: Path | None = None,
+    args: Sequence[str] = (),
 ) -> Service:
-    """`python -m responses_gateway serve --config <tmp yaml> --port <free>`, waited for until /ready."""
+    """`python -m responses_gateway serve --config <tmp yaml> --port <free>`, waited for until /ready.
+    `src`: run the package from another source tree (e.g. an older commit's `src/`) instead."""
     port = _free_port()
     config = {
         "server": {"host": HOST, "port": port},
@@ -196,7 +205,9 @@ def start_gateway(
     cfg.write_text(yaml.safe_dump(config, sort_keys=False))
     log = workdir / f"gateway-{name}.log"
     cmd = [sys.executable, "-m", "responses_gateway", "serve", "--config", str(cfg), "--host", HOST]
-    svc = Service(f"gateway[{name}]", _popen([*cmd, "--port", str(port)], log), f"http://{HOST}:{port}", log)
+    env = None if src is None else {"PYTHONPATH": str(src)}
+    proc = _popen([*cmd, "--port", str(port), *args], log, env)
+    svc = Service(f"gateway[{name}]", proc, f"http://{HOST}:{port}", log)
     reg.add(svc.name, svc.stop)
     _wait_http(f"{svc.url}/ready", svc)
     return svc
