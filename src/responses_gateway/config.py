@@ -26,6 +26,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from responses_gateway.errors import ConfigError
+from responses_gateway.stores import BACKENDS
 
 __all__ = [
     "SECRET_KEYS",
@@ -160,7 +161,7 @@ class RedisSettings(_Model):
 
 class ResponseAPISettings(_Model):
     enabled: bool = True
-    store_backend: Literal["memory", "sqlite", "redis"] = "memory"
+    store_backend: str = "memory"  # a name in stores.BACKENDS, the one table of backends
     ttl_seconds: int = Field(default=2_592_000, ge=1)
     max_responses: int | None = Field(default=None, ge=1)  # the reference's name for memory.max_responses
     memory: MemorySettings = Field(default_factory=MemorySettings)
@@ -168,6 +169,13 @@ class ResponseAPISettings(_Model):
     redis: RedisSettings | None = None
     reject_hosted_tools: bool = False
     encryption_key: str | None = None
+
+    @field_validator("store_backend")
+    @classmethod
+    def _backend(cls, v: str) -> str:
+        if v not in BACKENDS:
+            raise ValueError(f"must be one of {', '.join(map(repr, BACKENDS))}")
+        return v
 
     @model_validator(mode="after")
     def _check(self) -> ResponseAPISettings:

@@ -230,6 +230,18 @@ def test_bad_values_name_their_key(data: Any, expected: str) -> None:
     assert error_of(data).startswith(expected)
 
 
+def test_store_backend_is_a_name_of_the_one_backend_table() -> None:
+    from responses_gateway.stores import BACKENDS
+
+    names = ", ".join(repr(name) for name in BACKENDS)
+    assert error_of({"response_api": {"store_backend": "postgres"}}) == (
+        f"response_api.store_backend: must be one of {names} (got 'postgres')"
+    )
+    assert settings_from_dict(
+        {"response_api": {"store_backend": "sqlite"}}, {}
+    ).response_api.store_backend == ("sqlite")
+
+
 @pytest.mark.parametrize(
     ("given", "expected"), [(None, 1), (4, 4), ("2", 2), ("auto", "auto"), ("AUTO", "auto")]
 )

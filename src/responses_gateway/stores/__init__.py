@@ -1,15 +1,22 @@
-"""Store backends, chosen by `response_api.store_backend` through the explicit BACKENDS table."""
+"""Store backends, chosen by `response_api.store_backend` through the explicit BACKENDS table.
+
+BACKENDS is the one list of backends: config validates `store_backend` against its names (so this
+module imports config only for type checking: config imports it).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
-from responses_gateway.config import ResponseAPISettings
 from responses_gateway.stores.base import ChainIncomplete, ResponseStore, StoredResponse
+
+if TYPE_CHECKING:
+    from responses_gateway.config import ResponseAPISettings
 
 __all__ = ["BACKENDS", "ChainIncomplete", "ResponseStore", "StoredResponse", "open_store"]
 
-Loader = Callable[[ResponseAPISettings], Awaitable[ResponseStore]]
+Loader = Callable[["ResponseAPISettings"], Awaitable[ResponseStore]]
 
 
 async def _memory(settings: ResponseAPISettings) -> ResponseStore:
