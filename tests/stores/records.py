@@ -95,6 +95,12 @@ def history(records: list[StoredResponse]) -> list[bytes]:
     return [r.chat for r in records]
 
 
+def join_history(turns: list[bytes]) -> bytes:
+    """The messages of several turns' `chat` arrays as one JSON array (what the service sends
+    upstream; it joins them in translate/request.py, stores only keep and return the turns)."""
+    return orjson.dumps([message for turn in turns for message in orjson.loads(turn)])
+
+
 class FakeClock:
     """A clock the test moves by hand (`clock.now += 10`), for TTL tests without sleeping."""
 

@@ -14,11 +14,12 @@ import orjson
 import pytest
 
 from responses_gateway.ids import INPUT_INDEX_BASE, item_id, new_response_id
-from responses_gateway.stores.base import ChainIncomplete, ResponseStore, StoredResponse, join_history
+from responses_gateway.stores.base import ChainIncomplete, ResponseStore, StoredResponse
 from tests.stores.conftest import MakeStore
 from tests.stores.records import (
     history,
     input_item,
+    join_history,
     make_record,
     output_id,
     output_item,

@@ -35,7 +35,6 @@ __all__ = [
     "StoreUnavailable",
     "StoredResponse",
     "find_item",
-    "join_history",
 ]
 
 
@@ -76,13 +75,6 @@ def find_item(record: StoredResponse, item_id: str) -> bytes | None:
         if isinstance(item, dict) and item.get("id") == item_id:
             return orjson.dumps(item)
     return None
-
-
-def join_history(turns: list[bytes]) -> bytes:
-    """The `chat` arrays of several turns as one JSON array (of their messages, in order), by
-    joining bytes: `[a,b]` + `[]` + `[c]` -> `[a,b,c]`."""
-    inner = [t[1:-1] for t in turns if len(t) > 2]
-    return b"[" + b",".join(inner) + b"]"
 
 
 class ResponseStore(Protocol):
