@@ -8,8 +8,10 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.types import Receive, Scope, Send
 
 from responses_gateway.api.error_handlers import EXCEPTION_HANDLERS
+from responses_gateway.api.hot import hot_route, serve_hot
 from responses_gateway.api.routes import ROUTES, AppState
 from responses_gateway.config import Settings
 from responses_gateway.metrics import Metrics, MetricsMiddleware
@@ -19,6 +21,20 @@ from responses_gateway.stores.instrumented import InstrumentedStore
 from responses_gateway.upstream.http import HTTPUpstream
 
 log = logging.getLogger("responses_gateway")
+
+
+class GatewayApp(Starlette):
+    """Starlette, with the two hot routes served directly (`api/hot.py`) once the lifespan has run."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope.get("root_path"):
+            state: AppState | None = getattr(self.state, "gateway", None)
+            hot = hot_route(scope) if state is not None else None
+            if hot is not None:
+                assert state is not None
+                await serve_hot(state, hot[1], hot[0], scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Starlette:
@@ -53,7 +69,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Starlet
                 await service.store.aclose()
             await upstream.aclose()
 
-    return Starlette(
+    return GatewayApp(
         routes=ROUTES,
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[Middleware(MetricsMiddleware, metrics=metrics)],

@@ -105,6 +105,18 @@ class Metrics:
             ["op"],
             registry=self.registry,
         )
+        # (route, method, status) -> the bound counter and histogram children: `.labels()` takes a lock
+        # and builds a key on every call, so each label set is bound once and reused
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count one HTTP request and record its duration."""
+        children = self._children.get((route, method, status))
+        if children is None:
+            children = (self.requests.labels(route, method, str(status)), self.latency.labels(route))
+            self._children[route, method, status] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> tuple[bytes, str]:
         """The exposition text: this process's registry, or the sum over all workers' files."""
@@ -134,10 +146,9 @@ class MetricsMiddleware:
                 status[0] = message["status"]
             await send(message)
 
-        route = route_of(scope["path"])
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            m: Any = self.metrics
-            m.requests.labels(route, scope["method"], str(status[0])).inc()
-            m.latency.labels(route).observe(time.perf_counter() - start)
+            self.metrics.observe_request(
+                route_of(scope["path"]), scope["method"], status[0], time.perf_counter() - start
+            )

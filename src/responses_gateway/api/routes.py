@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 import msgspec
@@ -15,11 +16,12 @@ from responses_gateway.api.sse import sse_stream
 from responses_gateway.errors import InvalidRequest, NotFound, StoreUnavailable
 from responses_gateway.metrics import Metrics
 from responses_gateway.protocol import parse_create, parse_json
+from responses_gateway.protocol.events import Event
 from responses_gateway.service import RequestContext, ResponsesService
 from responses_gateway.upstream.http import HTTPUpstream
 
 _encode = msgspec.json.Encoder().encode
-_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 @dataclass(slots=True)
@@ -36,11 +38,15 @@ def _state(request: Request) -> AppState:
     return state
 
 
-def _service(request: Request) -> ResponsesService:
-    service = _state(request).service
+def service_of(state: AppState) -> ResponsesService:
+    service = state.service
     if service is None:
         raise NotFound("The Responses API is disabled on this gateway (response_api.enabled is false).")
     return service
+
+
+def _service(request: Request) -> ResponsesService:
+    return service_of(_state(request))
 
 
 def _json(data: msgspec.Struct | bytes, status: int = 200) -> Response:
@@ -52,25 +58,46 @@ def _ctx(request: Request) -> RequestContext:
     return RequestContext(owner="", authorization=request.headers.get("authorization"))
 
 
-async def create_response(request: Request) -> Response:
-    """The one place that decides between a stream of events and one JSON reply."""
-    service = _service(request)
-    ctx = _ctx(request)
-    prepared = await service.prepare(parse_create(await request.body()), ctx)
+@dataclass(slots=True)
+class EventStream:
+    """A create answered as a stream: its first event (already made) and the rest."""
+
+    first: Event
+    rest: AsyncGenerator[Event, None]
+
+
+async def create(service: ResponsesService, body: bytes, ctx: RequestContext) -> bytes | EventStream:
+    """The one place that decides between a stream of events and one JSON reply.
+
+    Errors before the first event are raised (an HTTP error status), never streamed."""
+    prepared = await service.prepare(parse_create(body), ctx)
     if not prepared.stream:
-        return _json(await service.respond(prepared, ctx))
+        return await service.respond(prepared, ctx)
     events = service.stream(prepared, ctx)
     try:
         first = await anext(events)
     except BaseException:
         await events.aclose()
         raise
-    return StreamingResponse(sse_stream(first, events), media_type="text/event-stream", headers=_SSE_HEADERS)
+    return EventStream(first, events)
+
+
+def check_retrieve_query(stream: str | None) -> None:
+    if stream in ("true", "1"):
+        raise InvalidRequest("Replaying a stored stream (stream=true) is not supported yet.", param="stream")
+
+
+async def create_response(request: Request) -> Response:
+    result = await create(_service(request), await request.body(), _ctx(request))
+    if isinstance(result, bytes):
+        return _json(result)
+    return StreamingResponse(
+        sse_stream(result.first, result.rest), media_type="text/event-stream", headers=SSE_HEADERS
+    )
 
 
 async def get_response(request: Request) -> Response:
-    if request.query_params.get("stream") in ("true", "1"):
-        raise InvalidRequest("Replaying a stored stream (stream=true) is not supported yet.", param="stream")
+    check_retrieve_query(request.query_params.get("stream"))
     return _json(await _service(request).get(request.path_params["response_id"], _ctx(request)))
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 
 import msgspec
 
@@ -17,7 +17,7 @@ def encode_event(event: Event) -> bytes:
     return b"event: " + event_type(event).encode() + b"\ndata: " + _encode(event) + b"\n\n"
 
 
-async def sse_stream(first: Event, rest: AsyncGenerator[Event, None]) -> AsyncIterator[bytes]:
+async def sse_stream(first: Event, rest: AsyncGenerator[Event, None]) -> AsyncGenerator[bytes, None]:
     """Encode `first` then every later event; closing this closes `rest` (and so the backend call).
 
     A bug after the stream began cannot be a 500 any more: it is logged with its traceback and
