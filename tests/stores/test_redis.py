@@ -172,6 +172,47 @@ async def test_commands_per_chained_create_are_constant_in_depth_standalone(redi
 
 
 @pytest.mark.redis
+async def test_commands_per_put(redis_clean: str) -> None:
+    """A root put: EVALSHA TIME RPUSH PEXPIREAT HSET PEXPIREAT (its record's key is not read: HSET's
+    count of new fields tells a retry). A put at the tip of a linear chain, steady state: EVALSHA
+    HMGET(parent) TIME LLEN RPUSH HSET PEXPIREAT, then PTTL + PEXPIREAT of the parent and the PTTL of
+    the grandparent where the TTL walk stops."""
+    store = await open_standalone_store(redis_clean)
+    ports = [_port(redis_clean)]
+    try:
+        root = make_record()
+        assert await _work(store, ports, lambda: store.put(root)) == (1, 6)
+        chain = [root]
+        for _ in range(3):  # a few ms apart: a parent put in the same millisecond needs no extension
+            await asyncio.sleep(0.005)
+            chain.append(make_record(chain[-1]))
+            await store.put(chain[-1])
+        await asyncio.sleep(0.005)
+        assert await _work(store, ports, lambda: store.put(make_record(chain[-1]))) == (1, 10)
+        await store.put(root)  # a retried root put: rewrites its own place, appends nothing
+        assert await store.get_history(chain[-1].id) == history(chain)
+    finally:
+        await store.aclose()
+
+
+@pytest.mark.redis
+async def test_a_retried_root_put_after_its_segment_was_lost_restores_it(redis_clean: str) -> None:
+    store = await open_standalone_store(redis_clean)
+    try:
+        root = make_record()
+        await store.put(root)
+        segment = store.keys.segment(root.id)
+        await _raw(store, segment, "DEL", segment)  # as eviction would
+        with pytest.raises(ChainIncomplete):
+            await store.get_history(root.id)
+        await store.put(root)
+        assert await store.get_history(root.id) == history([root])
+        assert 0 < await _raw(store, segment, "PTTL", segment) <= 3_600_000
+    finally:
+        await store.aclose()
+
+
+@pytest.mark.redis
 @pytest.mark.parametrize("depth", [1, 10, 1000])
 async def test_one_round_trip_per_operation_at_any_depth(redis_clean: str, depth: int) -> None:
     store = await open_standalone_store(redis_clean)

@@ -35,20 +35,24 @@ end
 # 3 chat, 4 owner, 5 created_at, 6 parent id or "", 7 ttl ms, 8 slack ms, 9 key prefix, 10 max hops,
 # 11 record id.
 # A new turn whose parent is the tip of its segment is appended to it (RPUSH); any other turn starts
-# a segment. A re-put (a retried write that was applied) keeps its place and appends nothing.
+# a segment. A re-put (a retried write that was applied) keeps its place and appends nothing. Where the
+# place of the turn is fixed whether or not it was written before (element 1 of its own segment for a
+# root; element <parent's + 1> of the parent's segment when the parent is its tip, which it would not
+# be had this turn been appended there already) the record's key is not read: HSET's count of new
+# fields tells whether it is new. Elsewhere (branches) it is read first (HMGET s x).
 # TTL: the record lives ttl. Invariant kept by every put: an ancestor (turn or segment) never expires
 # before a descendant, and a segment never before a turn in it. So the walk up the parents stops at
 # the first one that already lives >= ttl, at one without expiry, or at a missing one; the turns
 # below that point, and their segments, are set to ttl + slack, never beyond the stop point's own
 # expiry. With the slack the next puts of a thread stop after one or two hops: O(1) amortised.
+# A key that may exist already is only ever extended (PEXPIREAT to a later time), never shortened.
 # One clock (TIME) and absolute expiries: Redis 7.0 reads the clock anew for every command.
 PUT = (
     KEY_OF
     + """
-local prefix, parent, owner = ARGV[9], ARGV[6], ARGV[4]
-local ttl, max_hops = tonumber(ARGV[7]), tonumber(ARGV[10])
-local key = key_of(prefix, 'response', ARGV[11])
-local placed = redis.call('HMGET', key, 's', 'x')
+local prefix, parent, owner, chat = ARGV[9], ARGV[6], ARGV[4], ARGV[3]
+local ttl, max_hops, id = tonumber(ARGV[7]), tonumber(ARGV[10]), ARGV[11]
+local key = key_of(prefix, 'response', id)
 local pr = nil
 if parent ~= '' then
   pr = redis.call('HMGET', KEYS[1], 'o', 's', 'x', 'p')
@@ -64,43 +68,52 @@ local function extend(key, at)
     redis.call('PEXPIREAT', key, at)
   end
 end
-if placed[1] then
-  redis.call('HSET', key, 'r', ARGV[1], 'i', ARGV[2], 'c', ARGV[3], 'o', owner, 't', ARGV[5])
-  local sk = key_of(prefix, 'seg', placed[1])
-  redis.pcall('LSET', sk, tonumber(placed[2]), ARGV[3])
-  extend(key, now + ttl)
-  extend(sk, now + ttl)
+local function expire(key, new)
+  if new then
+    redis.call('PEXPIREAT', key, now + ttl)
+  else
+    extend(key, now + ttl)
+  end
+end
+-- the whole record; true when its key is new (a put writes every field: none added = it existed)
+local function write(seg, idx)
+  return redis.call('HSET', key, 'r', ARGV[1], 'i', ARGV[2], 'c', chat, 'o', owner, 'p', parent,
+    't', ARGV[5], 's', seg, 'x', idx) > 0
+end
+-- element 1 of a segment of its own, after `header`: a fresh list, or one left from an earlier life of
+-- this id (its segment outlived its record, or a root's retried put) rewritten in place
+local function own_segment(header)
+  local sk = key_of(prefix, 'seg', id)
+  local n = redis.call('RPUSH', sk, header, chat)
+  if n > 2 then
+    redis.call('LTRIM', sk, 0, n - 3)
+    redis.call('LSET', sk, 0, header)
+    redis.call('LSET', sk, 1, chat)
+  end
+  expire(sk, n == 2)
+  expire(key, write(id, 1))
+end
+local px = pr and tonumber(pr[3])
+if parent == '' then
+  own_segment('')
+elseif pr and pr[1] == owner and redis.call('LLEN', key_of(prefix, 'seg', pr[2])) == px + 1 then
+  redis.call('RPUSH', key_of(prefix, 'seg', pr[2]), chat)
+  expire(key, write(pr[2], px + 1))
 else
-  local seg, idx, header = ARGV[11], 1, ''
-  if parent ~= '' and not pr then
-    header = '?' .. parent
-  elseif pr then
-    local px = tonumber(pr[3])
-    if pr[1] ~= owner then
-      header = '!'
-    elseif redis.call('LLEN', key_of(prefix, 'seg', pr[2])) == px + 1 then
-      seg, header = pr[2], nil
-      idx = redis.call('RPUSH', key_of(prefix, 'seg', seg), ARGV[3]) - 1
-    else
-      header = px .. ' ' .. pr[2]
-    end
+  local placed = redis.call('HMGET', key, 's', 'x')
+  if placed[1] then
+    redis.call('HSET', key, 'r', ARGV[1], 'i', ARGV[2], 'c', chat, 'o', owner, 't', ARGV[5])
+    local sk = key_of(prefix, 'seg', placed[1])
+    redis.pcall('LSET', sk, tonumber(placed[2]), chat)
+    extend(key, now + ttl)
+    extend(sk, now + ttl)
+  elseif not pr then
+    own_segment('?' .. parent)
+  elseif pr[1] ~= owner then
+    own_segment('!')
+  else
+    own_segment(px .. ' ' .. pr[2])
   end
-  if header then
-    local sk = key_of(prefix, 'seg', seg)
-    local n = redis.call('RPUSH', sk, header, ARGV[3])
-    if n == 2 then
-      redis.call('PEXPIREAT', sk, now + ttl)
-    else
-      -- left from an earlier life of this id (its record evicted, not its segment): rewrite in place
-      redis.call('LTRIM', sk, 0, n - 3)
-      redis.call('LSET', sk, 0, header)
-      redis.call('LSET', sk, 1, ARGV[3])
-      extend(sk, now + ttl)
-    end
-  end
-  redis.call('HSET', key, 'r', ARGV[1], 'i', ARGV[2], 'c', ARGV[3], 'o', owner, 'p', parent,
-    't', ARGV[5], 's', seg, 'x', idx)
-  redis.call('PEXPIREAT', key, now + ttl)
 end
 local target = now + ttl + tonumber(ARGV[8])
 local walked, segs = {}, {}
