@@ -241,8 +241,9 @@ async def _main(args: argparse.Namespace) -> str:
             md_table(["store holds", "fill writes/s", "create/s", "chained create/s", "GET/s"], rows),
             "",
         ]
+        print("\n".join(lines), file=sys.stderr)  # the rates survive a failure of the soak
         reg.stop(gw.stop)
-        redis_servers.command(node.port, "FLUSHALL")
+        redis_servers.command(node.port, "FLUSHALL", "ASYNC", timeout=60)
         gw = start_gateway(reg, workdir, echo.url, api, "soak")
         print(f"soak for {args.soak_seconds:g} s ...", file=sys.stderr)
         samples = await soak(gw, args.soak_seconds)
