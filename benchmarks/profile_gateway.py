@@ -4,7 +4,8 @@ Starts the echo backend and a gateway (memory store), drives creates (store on) 
 and samples the gateway with `py-spy record --format raw` (py-spy from PATH or $PY_SPY). Prints the
 top functions by own time and by inclusive time, as a share of all samples.
 
-Run: .venv/bin/python benchmarks/profile_gateway.py [--seconds 10] [--chain-depth 0]
+Run: .venv/bin/python benchmarks/profile_gateway.py [--seconds 10] [--chain-depth 0] [--stream]
+     [--store memory|redis-cluster]
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+from tests.support import redis_servers
 
 from _common import (
     Request,
@@ -101,13 +104,13 @@ def summarize(raw_file: Path, top: int = 20) -> tuple[int, Counter[str], Counter
     return total, own, incl, comp
 
 
-async def _load(gw: Service, seconds: float, depth: int) -> int:
+async def _load(gw: Service, seconds: float, depth: int, stream: bool) -> int:
     url = f"{gw.url}/v1/responses"
     prev = None
     if depth:
         async with session(2) as http:
             prev = (await build_chain(http, gw.url, depth))[-1]
-    body = create_body(previous=prev)
+    body = create_body(previous=prev, stream=stream)
     async with session(32) as http:
         r = await drive(
             http, "create", lambda i: Request("POST", url, body), concurrency=32,
@@ -116,11 +119,26 @@ async def _load(gw: Service, seconds: float, depth: int) -> int:
     return r.ok
 
 
-async def profile(reg: Services, workdir: Path, echo: Service, seconds: float, depth: int) -> str:
+async def profile(
+    reg: Services,
+    workdir: Path,
+    echo: Service,
+    seconds: float,
+    depth: int,
+    *,
+    stream: bool = False,
+    store: str = "memory",
+) -> str:
     spy = py_spy()
     if spy is None:
         return "(py-spy not found: set PY_SPY or put it on PATH; profile skipped)"
-    gw = start_gateway(reg, workdir, echo.url, {"store_backend": "memory"}, f"profile-{depth}")
+    api: dict[str, Any] = {"store_backend": "memory"}
+    if store == "redis-cluster":
+        cluster = redis_servers.start_cluster(workdir / "redis-cluster")
+        reg.add("redis cluster", cluster.stop)
+        redis = {"cluster_mode": True, "cluster_addresses": cluster.addresses}
+        api = {"store_backend": "redis", "redis": redis}
+    gw = start_gateway(reg, workdir, echo.url, api, f"profile-{depth}")
     try:
         out = Path(os.environ.get("PROFILE_RAW", workdir / f"pyspy-{depth}.txt"))
         cmd = [spy, "record", "-p", str(gw.pid), "-d", str(int(seconds)), "-r", "250", "-f", "raw",
@@ -135,7 +153,7 @@ async def profile(reg: Services, workdir: Path, echo: Service, seconds: float, d
 
         reg.add("py-spy", stop_spy)
         await asyncio.sleep(0.5)
-        done = await _load(gw, seconds, depth)
+        done = await _load(gw, seconds, depth, stream)
         _, err = await asyncio.wait_for(spy_proc.communicate(), seconds + 30)
         reg.remove(stop_spy)
         if not await asyncio.to_thread(out.exists):
@@ -151,7 +169,9 @@ async def profile(reg: Services, workdir: Path, echo: Service, seconds: float, d
     ][:20]
     own_rows: list[list[Any]] = [[name, f"{100 * n / total:.1f}%"] for name, n in own.most_common(20)]
     comp_rows: list[list[Any]] = [[name, f"{100 * n / total:.1f}%"] for name, n in comp.most_common()]
-    title = f"creates, c=32, chain depth {depth}" if depth else "creates (no chain), c=32"
+    kind = "streaming creates" if stream else "creates"
+    title = f"{kind}, c=32, chain depth {depth}" if depth else f"{kind} (no chain), c=32"
+    title += f", {store} store"
     return "\n".join(
         [
             f"#### Gateway profile: {title}, {total} samples, {done} creates",
@@ -176,13 +196,19 @@ async def _main(args: argparse.Namespace) -> None:
     with services() as reg, tempfile.TemporaryDirectory(prefix="rg-bench-profile-") as tmp:
         workdir = Path(tmp)
         echo = start_echo(reg, workdir)
-        print(await profile(reg, workdir, echo, args.seconds, args.chain_depth))
+        print(
+            await profile(
+                reg, workdir, echo, args.seconds, args.chain_depth, stream=args.stream, store=args.store
+            )
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--chain-depth", type=int, default=0, help="chain the creates off this depth")
+    parser.add_argument("--stream", action="store_true", help="streaming creates")
+    parser.add_argument("--store", choices=("memory", "redis-cluster"), default="memory")
     run(_main(parser.parse_args()))
 
 

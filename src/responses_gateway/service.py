@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, cast
 
 import msgspec
 
@@ -147,6 +147,8 @@ class ResponsesService:
         """Replace each `item_reference` by its stored item; the look-ups run concurrently (one
         round trip of latency however many references a full-history client sends)."""
         ids = sorted(set(references(items)))
+        if not ids:
+            return cast("list[Item]", items)  # no ItemReference among them
         found = await asyncio.gather(*(self.store.get_item(i, owner=ctx.owner) for i in ids))
         by_id = dict(zip(ids, found, strict=True))
         resolved: list[Item] = []
