@@ -175,18 +175,20 @@ class ResponsesService:
             events=events,
         )
 
-    async def stream(self, p: Prepared, ctx: RequestContext) -> AsyncGenerator[Event, None]:
-        """The event stream of one create. Errors before the first event are raised, not streamed."""
+    async def stream(self, p: Prepared, ctx: RequestContext) -> AsyncGenerator[list[Event], None]:
+        """The events of one create, in batches: the events made together (the start, those of one
+        backend chunk, the closing ones) come as one list, so they can be sent in one write.
+        Errors before the first batch are raised, not streamed."""
         tr = self._translator(p, events=True)
         out = _Outcome()
         try:
-            async for ev in self._drive(p, ctx, tr, out):
-                yield ev
+            async for batch in self._drive(p, ctx, tr, out):
+                yield batch
         except StoreUnavailable as exc:
-            yield tr.error_event("store_unavailable", f"The response could not be stored: {exc.message}")
+            yield [tr.error_event("store_unavailable", f"The response could not be stored: {exc.message}")]
             return
         assert out.response is not None
-        yield tr.terminal_event(out.response)
+        yield [tr.terminal_event(out.response)]
 
     async def respond(self, p: Prepared, ctx: RequestContext) -> bytes:
         """One create without streaming: the stored response's JSON (no events are built)."""
@@ -199,20 +201,21 @@ class ResponsesService:
 
     async def _drive(
         self, p: Prepared, ctx: RequestContext, tr: StreamTranslator, out: _Outcome
-    ) -> AsyncGenerator[Event, None]:
-        """Chunks -> events, then the store of the settled response (before any terminal event)."""
+    ) -> AsyncGenerator[list[Event], None]:
+        """Chunks -> batches of events (never empty), then the store of the settled response (before
+        any terminal event)."""
         chunks = self.upstream.stream_chat(p.backend, p.chat_body, authorization=ctx.authorization)
         async with aclosing(chunks):
             first = await anext(chunks, None)  # a backend error here is an HTTP error, not an event
             try:
-                for ev in tr.start():
-                    yield ev
+                if events := tr.start():
+                    yield events
                 if first is not None:
-                    for ev in tr.feed(first):
-                        yield ev
+                    if events := tr.feed(first):
+                        yield events
                     async for chunk in chunks:
-                        for ev in tr.feed(chunk):
-                            yield ev
+                        if events := tr.feed(chunk):
+                            yield events
                 response, closing = tr.finish(int(self._clock()))
             except UpstreamError as exc:
                 log.warning("backend failed mid-stream for %s: %s", p.response_id, exc.message)
@@ -225,8 +228,8 @@ class ResponsesService:
                 raise
             out.response, out.body = response, _encode(response)
             try:
-                for ev in closing:
-                    yield ev
+                if closing:
+                    yield closing
             except (asyncio.CancelledError, GeneratorExit):
                 self._store_task(p, ctx, response, out.body)  # settled: keep it even so
                 raise

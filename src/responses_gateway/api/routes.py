@@ -60,10 +60,10 @@ def _ctx(request: Request) -> RequestContext:
 
 @dataclass(slots=True)
 class EventStream:
-    """A create answered as a stream: its first event (already made) and the rest."""
+    """A create answered as a stream: its first batch of events (already made) and the rest."""
 
-    first: Event
-    rest: AsyncGenerator[Event, None]
+    first: list[Event]
+    rest: AsyncGenerator[list[Event], None]
 
 
 async def create(service: ResponsesService, body: bytes, ctx: RequestContext) -> bytes | EventStream:

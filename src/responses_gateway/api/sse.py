@@ -17,18 +17,28 @@ def encode_event(event: Event) -> bytes:
     return b"event: " + event_type(event).encode() + b"\ndata: " + _encode(event) + b"\n\n"
 
 
-async def sse_stream(first: Event, rest: AsyncGenerator[Event, None]) -> AsyncGenerator[bytes, None]:
-    """Encode `first` then every later event; closing this closes `rest` (and so the backend call).
+def encode_batch(events: list[Event]) -> bytes:
+    """Events made together, as one piece of the stream (one write instead of one per event)."""
+    if len(events) == 1:
+        return encode_event(events[0])
+    return b"".join(map(encode_event, events))
+
+
+async def sse_stream(
+    first: list[Event], rest: AsyncGenerator[list[Event], None]
+) -> AsyncGenerator[bytes, None]:
+    """Encode the batch `first`, then every later batch; closing this closes `rest` (and so the
+    backend call).
 
     A bug after the stream began cannot be a 500 any more: it is logged with its traceback and
     the stream ends with an `error` event saying so.
     """
-    seq = first.sequence_number
+    seq = first[-1].sequence_number
     try:
-        yield encode_event(first)
-        async for event in rest:
-            seq = event.sequence_number
-            yield encode_event(event)
+        yield encode_batch(first)
+        async for batch in rest:
+            seq = batch[-1].sequence_number
+            yield encode_batch(batch)
     except Exception:
         log.exception("unexpected error while streaming a response")
         message = "The gateway had an internal error; it has been logged."
