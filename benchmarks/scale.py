@@ -1,11 +1,11 @@
 """Scale and soak: create / GET rates when Redis holds 10 k vs 1 M responses, and the gateway's RSS
 under minutes of mixed load (creates, chained creates, streaming, GETs, deletes).
 
-1. Fill: a real standalone redis-server (free loopback port) is filled with real records through
-   `RedisStore.put` (many in flight: the driver pipelines them over its pool): threads of 10 turns,
-   each turn the bytes the gateway itself would store. Then the gateway (Redis store) is measured at
-   c=32: creates (new conversations and turns chained on random filled ones) and GETs of random filled
-   ids. Same run, same processes, first at 10 k responses, then after filling up to 1 M.
+1. Fill: two standalone redis-servers (free loopback ports) are filled with real records through
+   `RedisStore.put` (many in flight over its pool), one to 10 k responses and one to 1 M: threads of
+   10 turns, each turn the bytes the gateway itself would store. Each gets its own gateway (Redis
+   store); both are measured at c=32 in alternating rounds: creates, turns chained on random filled
+   conversations, and GETs of random filled ids.
 2. Soak: the gateway's RSS (VmRSS of its process) sampled every few seconds under a mixed closed-loop
    load; reported at start, middle, end, the maximum, and the slope over the second half.
 
@@ -21,10 +21,13 @@ import argparse
 import asyncio
 import itertools
 import random
+import statistics
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import orjson
 from tests.support import redis_servers
@@ -34,11 +37,13 @@ from _common import (
     Request,
     Result,
     Service,
+    Services,
     create_body,
     drive,
     machine,
     md_table,
     post_json,
+    ratio,
     run,
     services,
     session,
@@ -185,6 +190,13 @@ async def soak(gw: Service, seconds: float, every: float = 5.0) -> list[tuple[fl
     return samples
 
 
+def _soak_port(reg: Services, workdir: Path) -> int:
+    """A fresh, empty redis-server for the soak."""
+    node = redis_servers.start_standalone(workdir / "redis-soak")
+    reg.add("redis soak", node.stop)
+    return node.port
+
+
 def slope_per_minute(samples: list[tuple[float, float]]) -> float:
     half = samples[len(samples) // 2 :]
     if len(half) < 2:
@@ -202,48 +214,54 @@ async def _main(args: argparse.Namespace) -> str:
         "### Scale and soak",
         "",
         f"`.venv/bin/python benchmarks/scale.py --responses {args.responses} "
-        f"--soak-seconds {args.soak_seconds:g}`  ",
+        f"--soak-seconds {args.soak_seconds:g} --rounds {args.rounds}`  ",
         f"{info['date']}; {info['nproc']} CPUs ({info['cpu']}); Python {info['python']}; loopback only.",
         "",
     ]
+    ops = ("create", "chained create", "GET")
     with services() as reg, tempfile.TemporaryDirectory(prefix="rg-scale-") as tmp:
         workdir = Path(tmp)
-        node = redis_servers.start_standalone(workdir / "redis")
-        reg.add("redis", node.stop)
-        url = f"redis://{node.address}"
         echo = start_echo(reg, workdir)
-        api = {"store_backend": "redis", "redis": {"address": node.address, "pool_size": 32}}
-        gw = start_gateway(reg, workdir, echo.url, api, "scale")
-        sample: list[str] = []
-        rows = []
-        results: dict[int, dict[str, Result]] = {}
-        filled = 0
-        for target in (10_000, args.responses):
-            print(f"filling to {target:,} responses ...", file=sys.stderr)
-            rate = await fill(url, target - filled, sample)
-            filled = target
-            results[target] = await measure(gw, sample, args.seconds, args.count)
+        sizes = (10_000, args.responses)
+        gateways: dict[int, Service] = {}
+        samples_of: dict[int, list[str]] = {}
+        rows: list[list[Any]] = []
+        for size in sizes:  # one redis-server and one gateway per size, filled before any measuring
+            node = redis_servers.start_standalone(workdir / f"redis-{size}")
+            reg.add(f"redis {size}", node.stop)
+            print(f"filling a store to {size:,} responses ...", file=sys.stderr)
+            samples_of[size] = []
+            rate = await fill(f"redis://{node.address}", size, samples_of[size])
             keys = redis_servers.command(node.port, "DBSIZE")
             used = redis_servers.info(node.port, "memory")["used_memory_human"]
-            rows.append(
-                [f"{target:,} responses ({keys:,} keys, {used})", rate]
-                + [results[target][k].rps for k in ("create", "chained create", "GET")]
-            )
-        small, large = results[10_000], results[args.responses]
+            rows.append([f"{size:,} responses ({keys:,} keys, {used})", rate])
+            api = {"store_backend": "redis", "redis": {"address": node.address, "pool_size": 32}}
+            gateways[size] = start_gateway(reg, workdir, echo.url, api, f"scale-{size}")
+        rates: dict[tuple[int, str], list[float]] = defaultdict(list)
+        for rnd in range(args.rounds):  # alternating: a machine that slows down hits both alike
+            for size in sizes:
+                print(f"round {rnd + 1}: {size:,} ...", file=sys.stderr)
+                for op, r in (
+                    await measure(gateways[size], samples_of[size], args.seconds, args.count)
+                ).items():
+                    rates[size, op].append(r.rps)
+        for row, size in zip(rows, sizes, strict=True):
+            row += [statistics.median(rates[size, op]) for op in ops]
         rows.append(
-            ["ratio (large / small)", float("nan")]
-            + [large[k].rps / small[k].rps for k in ("create", "chained create", "GET")]
+            ["ratio (large / small)", float("nan")] + [ratio(rows[1][i], rows[0][i]) for i in (2, 3, 4)]
         )
         lines += [
-            "Rates through the gateway (Redis standalone store, c=32) with the store holding few and many "
-            "responses (threads of 10 turns, filled through RedisStore.put):",
+            "Rates through the gateway (Redis standalone store, c=32), one store holding 10 k responses and "
+            f"one holding {args.responses:,} (threads of 10 turns, filled through RedisStore.put), each "
+            f"behind its own gateway, medians of {args.rounds} alternating rounds:",
             "",
             md_table(["store holds", "fill writes/s", "create/s", "chained create/s", "GET/s"], rows),
             "",
         ]
         print("\n".join(lines), file=sys.stderr)  # the rates survive a failure of the soak
-        reg.stop(gw.stop)
-        redis_servers.command(node.port, "FLUSHALL", "ASYNC", timeout=60)
+        for gw in gateways.values():
+            reg.stop(gw.stop)
+        api = {"store_backend": "redis", "redis": {"address": f"127.0.0.1:{_soak_port(reg, workdir)}"}}
         gw = start_gateway(reg, workdir, echo.url, api, "soak")
         print(f"soak for {args.soak_seconds:g} s ...", file=sys.stderr)
         samples = await soak(gw, args.soak_seconds)
@@ -265,7 +283,8 @@ def main() -> None:
     parser.add_argument("--responses", type=int, default=1_000_000, help="the large fill (default 1 M)")
     parser.add_argument("--soak-seconds", type=float, default=300.0)
     parser.add_argument("--seconds", type=float, default=10.0, help="time cap per rate measurement")
-    parser.add_argument("--count", type=int, default=6000, help="requests per rate measurement")
+    parser.add_argument("--count", type=int, default=4000, help="requests per rate measurement")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of the rate measurements")
     print(run(_main(parser.parse_args())))
 
 
