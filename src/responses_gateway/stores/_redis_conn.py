@@ -170,7 +170,11 @@ def client_options(settings: RedisSettings) -> dict[str, Any]:
     options: dict[str, Any] = {
         "username": settings.username,
         "password": settings.password,
-        "socket_timeout": socket_timeout(settings),
+        # No per-command socket timeout: redis-py wraps every write in asyncio.wait_for then, a task per
+        # command on Python 3.11 (a fifth of the gateway's CPU on a cluster create). RedisStore bounds
+        # each operation as a whole instead (asyncio.timeout; redis-py drops a connection whose reply
+        # was cut off by a cancellation, so no reply is ever read by the next command).
+        "socket_timeout": None,
         "socket_connect_timeout": settings.dial_timeout,
         "decode_responses": False,
         "retry": Retry(NoBackoff(), 0),  # one retry layer only: RedisStore's RetryPolicy

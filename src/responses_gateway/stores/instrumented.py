@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import TypeVar
 
 from prometheus_client import Counter, Histogram
@@ -12,6 +12,7 @@ from responses_gateway.errors import StoreUnavailable
 from responses_gateway.stores.base import ResponseStore, StoredResponse
 
 T = TypeVar("T")
+_OPS = ("put", "get", "get_history", "delete", "get_item", "ping")
 
 
 class InstrumentedStore:
@@ -20,36 +21,37 @@ class InstrumentedStore:
     def __init__(self, inner: ResponseStore, seconds: Histogram, errors: Counter) -> None:
         self.inner = inner
         self.backend_name = inner.backend_name
-        self._seconds = seconds
-        self._errors = errors
+        # the labelled children, bound once per operation (a `.labels()` lookup per call costs)
+        self._children = {op: (seconds.labels(op), errors.labels(op)) for op in _OPS}
 
-    async def _timed(self, op: str, call: Callable[[], Awaitable[T]]) -> T:
+    async def _timed(self, op: str, call: Awaitable[T]) -> T:
+        observe, errors = self._children[op]
         start = time.perf_counter()
         try:
-            return await call()
+            return await call
         except StoreUnavailable:
-            self._errors.labels(op).inc()
+            errors.inc()
             raise
         finally:
-            self._seconds.labels(op).observe(time.perf_counter() - start)
+            observe.observe(time.perf_counter() - start)
 
     async def put(self, record: StoredResponse) -> None:
-        await self._timed("put", lambda: self.inner.put(record))
+        await self._timed("put", self.inner.put(record))
 
     async def get(self, response_id: str, *, owner: str = "") -> StoredResponse | None:
-        return await self._timed("get", lambda: self.inner.get(response_id, owner=owner))
+        return await self._timed("get", self.inner.get(response_id, owner=owner))
 
     async def get_history(self, response_id: str, *, owner: str = "") -> list[bytes] | None:
-        return await self._timed("get_history", lambda: self.inner.get_history(response_id, owner=owner))
+        return await self._timed("get_history", self.inner.get_history(response_id, owner=owner))
 
     async def delete(self, response_id: str, *, owner: str = "") -> bool:
-        return await self._timed("delete", lambda: self.inner.delete(response_id, owner=owner))
+        return await self._timed("delete", self.inner.delete(response_id, owner=owner))
 
     async def get_item(self, item_id: str, *, owner: str = "") -> bytes | None:
-        return await self._timed("get_item", lambda: self.inner.get_item(item_id, owner=owner))
+        return await self._timed("get_item", self.inner.get_item(item_id, owner=owner))
 
     async def ping(self) -> None:
-        await self._timed("ping", self.inner.ping)
+        await self._timed("ping", self.inner.ping())
 
     async def aclose(self) -> None:
         await self.inner.aclose()

@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from redis import exceptions as rex
+
 from responses_gateway import ids
 from responses_gateway.config import RedisSettings
 from responses_gateway.stores._redis_conn import (
@@ -21,6 +23,7 @@ from responses_gateway.stores._redis_conn import (
     Wait,
     build_connection,
     effective_wait_ms,
+    socket_timeout,
 )
 from responses_gateway.stores._redis_keys import KeySchema, tag_of
 from responses_gateway.stores._redis_scripts import (
@@ -84,6 +87,7 @@ class RedisStore:
         self._retry = RetryPolicy(retries=settings.max_retries, budget=max(settings.read_timeout, 1.0))
         self._slots = asyncio.Semaphore(settings.pool_size)
         self._pool_timeout = settings.read_timeout + 1.0  # as go-redis' PoolTimeout
+        self._op_timeout = socket_timeout(settings)  # one attempt: its writes and reads, as a whole
         self._ready = False
         self._connect_lock = asyncio.Lock()
         self._connect_failures = 0
@@ -211,9 +215,18 @@ class RedisStore:
             raise StoreUnavailable("redis store: connection pool exhausted", retry_after=1) from None
         try:
             with connection_races():
-                return await fn()
+                return await self._bounded(fn(), self._op_timeout)
         finally:
             self._slots.release()
+
+    @staticmethod
+    async def _bounded(call: Awaitable[T], seconds: float) -> T:
+        """`call`, or a redis TimeoutError (retryable) when it takes longer than `seconds`."""
+        try:
+            async with asyncio.timeout(seconds):
+                return await call
+        except TimeoutError:
+            raise rex.TimeoutError(f"no reply from Redis within {seconds:g}s") from None
 
     async def _read(self, script: LuaScript, key: str, args: Sequence[Arg]) -> Any:
         result, _ = await self.connection.eval(script, key, args)
@@ -248,7 +261,8 @@ class RedisStore:
                 raise StoreUnavailable("redis store: Redis is not reachable yet", retry_after=1)
             with map_errors("connect"), connection_races():
                 try:
-                    await self.connection.connect()
+                    connect_timeout = self._op_timeout + self.settings.dial_timeout
+                    await self._bounded(self.connection.connect(), connect_timeout)
                 except asyncio.CancelledError:
                     raise  # the caller went away: not a verdict on Redis
                 except BaseException:
@@ -276,8 +290,13 @@ class RedisStore:
         for client in self.connection.masters():
             calls += [client.execute_command("PING") for _ in range(count)]  # type: ignore[no-untyped-call]
             calls += [client.execute_command("SCRIPT", "LOAD", s.source) for s in SCRIPTS]  # type: ignore[no-untyped-call]
-        with connection_races():
-            results = await asyncio.gather(*calls, return_exceptions=True)
+        try:
+            with connection_races():
+                gathered = asyncio.gather(*calls, return_exceptions=True)
+                results = await self._bounded(gathered, self._op_timeout)
+        except rex.TimeoutError as exc:
+            log.debug("RedisStore: warm-up: %s", exc)
+            return
         failed = [r for r in results if isinstance(r, BaseException)]
         if failed:
             log.debug("RedisStore: warm-up: %d of %d calls failed: %s", len(failed), len(results), failed[0])
