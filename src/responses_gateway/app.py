@@ -16,7 +16,7 @@ from responses_gateway.api.routes import ROUTES, AppState
 from responses_gateway.config import Settings
 from responses_gateway.metrics import Metrics, MetricsMiddleware
 from responses_gateway.service import ResponsesService
-from responses_gateway.stores import open_store
+from responses_gateway.stores import IN_PROCESS, open_store
 from responses_gateway.stores.instrumented import InstrumentedStore
 from responses_gateway.upstream.http import HTTPUpstream
 
@@ -53,8 +53,9 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Starlet
             except BaseException:
                 await upstream.aclose()
                 raise
-            if api.store_backend == "memory":
-                log.warning("memory store: stored responses are lost when the gateway restarts")
+            if api.store_backend in IN_PROCESS:
+                name = api.store_backend
+                log.warning("%s store: stored responses are lost when the gateway restarts", name)
             log.info("Response API enabled with %s backend", api.store_backend)
             instrumented = InstrumentedStore(store, metrics.store_seconds, metrics.store_errors)
             service = ResponsesService(instrumented, upstream, api)

@@ -22,6 +22,7 @@ import yaml
 from responses_gateway import __version__
 from responses_gateway.config import Settings, load_settings, redacted
 from responses_gateway.errors import ConfigError
+from responses_gateway.stores import IN_PROCESS
 
 if TYPE_CHECKING:
     from multiprocessing.context import SpawnProcess
@@ -356,10 +357,11 @@ def _run_workers(settings: Settings, workers: int) -> int:
 
 def _memory_store_refusal(settings: Settings, workers: int, where: str) -> str | None:
     api = settings.response_api
-    if workers == 1 or not api.enabled or api.store_backend != "memory":
+    if workers == 1 or not api.enabled or api.store_backend not in IN_PROCESS:
         return None
+    name = api.store_backend
     return (
-        f"{where}: the memory store (response_api.store_backend: memory) lives inside one "
+        f"{where}: the {name} store (response_api.store_backend: {name}) lives inside one "
         f"process, so each of the {workers} workers would have its own: a follow-up "
         "(previous_response_id, GET, DELETE) reaching another worker would get 404. "
         "Use store_backend sqlite or redis, or 1 worker"

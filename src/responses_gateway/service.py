@@ -135,7 +135,7 @@ class ResponsesService:
         except ChainIncomplete as exc:
             raise InvalidRequest(
                 f"Previous response with id '{prev}' has an incomplete history "
-                f"(an earlier turn, {exc.missing_id}, expired).",
+                f"(an earlier turn, {exc.missing_id}, is gone: expired or evicted).",
                 param="previous_response_id",
                 code="previous_response_not_found",
             ) from None

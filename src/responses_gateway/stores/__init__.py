@@ -14,7 +14,7 @@ from responses_gateway.stores.base import ChainIncomplete, ResponseStore, Stored
 if TYPE_CHECKING:
     from responses_gateway.config import ResponseAPISettings
 
-__all__ = ["BACKENDS", "ChainIncomplete", "ResponseStore", "StoredResponse", "open_store"]
+__all__ = ["BACKENDS", "IN_PROCESS", "ChainIncomplete", "ResponseStore", "StoredResponse", "open_store"]
 
 Loader = Callable[["ResponseAPISettings"], Awaitable[ResponseStore]]
 
@@ -39,6 +39,8 @@ async def _redis(settings: ResponseAPISettings) -> ResponseStore:
 
 
 BACKENDS: dict[str, Loader] = {"memory": _memory, "sqlite": _sqlite, "redis": _redis}
+# Backends whose data lives inside the gateway process: lost on restart, never shared between workers.
+IN_PROCESS = frozenset({"memory"})
 
 
 async def open_store(settings: ResponseAPISettings) -> ResponseStore:
