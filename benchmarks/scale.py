@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from tests.stores.records import make_record
 from tests.support import redis_servers
 from tests.support.redis_stores import open_standalone_store
 
@@ -50,55 +51,16 @@ from _common import (
     start_echo,
     start_gateway,
 )
-from responses_gateway.ids import INPUT_INDEX_BASE, item_id, new_response_id
 from responses_gateway.stores.base import StoredResponse
 
 THREAD_DEPTH = 10
 FILL_IN_FLIGHT = 256
 
 
-def turn(parent: str | None, n: int) -> StoredResponse:
-    """One turn as the gateway stores it: a user message in, an assistant message out."""
-    rid = new_response_id(parent)
+def turn(parent: StoredResponse | None, n: int) -> StoredResponse:
+    """One turn as the gateway stores it (about 1 kB): a user message in, an assistant message out."""
     text = f"turn {n}: " + "lorem ipsum dolor sit amet " * 4
-    inputs = [
-        {
-            "id": item_id("msg", rid, INPUT_INDEX_BASE),
-            "type": "message",
-            "role": "user",
-            "status": "completed",
-            "content": [{"type": "input_text", "text": text}],
-        }
-    ]
-    output = [
-        {
-            "id": item_id("msg", rid, 0),
-            "type": "message",
-            "role": "assistant",
-            "status": "completed",
-            "content": [{"type": "output_text", "text": f"echo: {text}", "annotations": [], "logprobs": []}],
-        }
-    ]
-    response = {
-        "id": rid,
-        "object": "response",
-        "created_at": int(time.time()),
-        "status": "completed",
-        "model": "echo",
-        "previous_response_id": parent,
-        "output": output,
-        "usage": {"input_tokens": 12, "output_tokens": 14, "total_tokens": 26},
-        "store": True,
-    }
-    chat = [{"role": "user", "content": text}, {"role": "assistant", "content": f"echo: {text}"}]
-    return StoredResponse(
-        id=rid,
-        previous_response_id=parent,
-        response=orjson.dumps(response),
-        input_items=orjson.dumps(inputs),
-        chat=orjson.dumps(chat),
-        created_at=response["created_at"],  # type: ignore[arg-type]
-    )
+    return make_record(parent, text=text, output_text=f"echo: {text}" + " lorem ipsum" * 20)
 
 
 async def fill(url: str, count: int, sample: list[str]) -> float:
@@ -111,13 +73,12 @@ async def fill(url: str, count: int, sample: list[str]) -> float:
 
     async def one_thread(t: int) -> None:
         async with sem:
-            parent: str | None = None
+            parent: StoredResponse | None = None
             for n in range(THREAD_DEPTH):
-                record = turn(parent, n)
-                await store.put(record)
-                parent = record.id
-            if t % 50 == 0:
-                sample.append(parent)
+                parent = turn(parent, n)
+                await store.put(parent)
+            if t % 50 == 0 and parent is not None:
+                sample.append(parent.id)
 
     try:
         await asyncio.gather(*(one_thread(t) for t in range(threads)))
