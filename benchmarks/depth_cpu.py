@@ -89,8 +89,8 @@ async def _in_process(n: int) -> list[list[Any]]:
             await service.respond(p, ctx)
             return p.response_id
         last = None
-        async for ev in service.stream(p, ctx):  # the old way: build every event, keep the last
-            last = ev
+        async for batch in service.stream(p, ctx):  # the old way: build every event, keep the last
+            last = batch[-1]
         assert isinstance(last, TERMINAL)
         _encode(last.response)
         return p.response_id
