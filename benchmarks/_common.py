@@ -189,13 +189,14 @@ def start_gateway(
     *,
     src: Path | None = None,
     args: Sequence[str] = (),
+    log_level: str = "warning",
 ) -> Service:
     """`python -m responses_gateway serve --config <tmp yaml> --port <free>`, waited for until /ready.
     `src`: run the package from another source tree (e.g. an older commit's `src/`) instead."""
     port = _free_port()
     config = {
         "server": {"host": HOST, "port": port},
-        "log_level": "warning",
+        "log_level": log_level,
         "backends": [
             {"name": "echo", "base_url": f"{backend_url}/v1", "models": ["*"], "timeout_seconds": 30}
         ],

@@ -16,9 +16,7 @@ Run: .venv/bin/python benchmarks/workers.py [--quick] [--store redis|sqlite] [--
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -26,11 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from _common import (
     FULL,
-    HOST,
     QUICK,
     Budget,
     CpuMeter,
@@ -38,9 +33,6 @@ from _common import (
     Result,
     Service,
     Services,
-    _free_port,
-    _popen,
-    _wait_http,
     chat_body,
     create_body,
     drive,
@@ -51,23 +43,10 @@ from _common import (
     services,
     session,
     start_echo,
+    start_gateway,
 )
 
 CONCURRENCY = 32
-
-
-def _children(parent: int) -> list[int]:
-    """The PIDs whose parent is `parent` (the supervisor's workers and its resource tracker)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
-                found.append(int(entry))
-    return found
 
 
 def start_gateway_workers(
@@ -75,33 +54,23 @@ def start_gateway_workers(
 ) -> tuple[Service, list[int], list[int]]:
     """`responses-gateway serve --workers N`, waited for until every worker started; the PIDs of all its
     processes, and of those serving (the workers; with 1 worker, the one process)."""
-    port = _free_port()
-    config = {
-        "server": {"host": HOST, "port": port},
-        "log_level": "info",  # the workers' "Application startup complete." lines tell when all are up
-        "backends": [
-            {"name": "echo", "base_url": f"{backend_url}/v1", "models": ["*"], "timeout_seconds": 30}
-        ],
-        "response_api": {"enabled": True, "ttl_seconds": 86400, **response_api},
-    }
-    name = f"workers-{workers}"
-    cfg = workdir / f"gateway-{name}.yaml"
-    cfg.write_text(yaml.safe_dump(config, sort_keys=False))
-    log = workdir / f"gateway-{name}.log"
-    cmd = [sys.executable, "-m", "responses_gateway", "serve", "--config", str(cfg), "--port", str(port)]
-    svc = Service(
-        f"gateway[{name}]", _popen([*cmd, "--workers", str(workers)], log), f"http://{HOST}:{port}", log
-    )
-    reg.add(svc.name, svc.stop)
-    _wait_http(f"{svc.url}/ready", svc)
+    from tests.support.processes import children  # after _common put the repository on sys.path
+
+    # log level info: the workers' "Application startup complete." lines tell when all are up
+    svc = start_gateway(
+        reg, workdir, backend_url, response_api, f"workers-{workers}", args=["--workers", str(workers)],
+        log_level="info",
+    )  # fmt: skip
+    log = svc.log
+    assert log is not None
     deadline = time.monotonic() + 60
     while log.read_text().count("Application startup complete.") < workers:
         if svc.proc.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"{svc.name}: not every worker started:\n{log.read_text()[-2000:]}")
         time.sleep(0.05)
-    children = _children(svc.pid)
-    serving = [p for p in children if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
-    return svc, [svc.pid, *children], serving or [svc.pid]
+    kids = sorted(children(svc.pid))
+    serving = [p for p in kids if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
+    return svc, [svc.pid, *kids], serving or [svc.pid]
 
 
 def _split(r: Result) -> str:

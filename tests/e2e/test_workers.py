@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.echo_fixtures import EchoBackend
 from tests.support.gateway_process import ROOT, write_config
-from tests.support.processes import free_port, start, stop, wait_http
+from tests.support.processes import children, free_port, start, stop, wait_http
 
 pytestmark = pytest.mark.e2e
 WORKERS = 2
@@ -55,7 +55,7 @@ class Workers:
             time.sleep(0.05)
 
     def children(self) -> set[int]:
-        return _children(self.proc.pid)
+        return children(self.proc.pid)
 
     def workers(self) -> set[int]:
         return {pid for pid in self.children() if b"spawn_main" in _cmdline(pid)}
@@ -70,19 +70,6 @@ def _cmdline(pid: int) -> bytes:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return b""
-
-
-def _children(parent: int) -> set[int]:
-    found = set()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
-                found.add(int(entry))
-    return found
 
 
 def _alive(pid: int) -> bool:

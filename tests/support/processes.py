@@ -13,6 +13,20 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 
+def children(parent: int) -> set[int]:
+    """The PIDs whose parent is `parent`, read from /proc."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+                found.add(int(entry))
+    return found
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
