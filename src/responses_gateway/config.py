@@ -30,13 +30,17 @@ from responses_gateway.stores import BACKENDS
 
 __all__ = [
     "SECRET_KEYS",
+    "APIKey",
+    "AuthSettings",
     "BackendSettings",
+    "LimitSettings",
     "MemorySettings",
     "RedisSettings",
     "ResponseAPISettings",
     "SQLiteSettings",
     "ServerSettings",
     "Settings",
+    "TenantLimits",
     "expand_vars",
     "load_settings",
     "redacted",
@@ -46,7 +50,10 @@ __all__ = [
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _KEY_FIRST = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*): (.*)$", re.DOTALL)
 _HOST_PORT = re.compile(r"^(?:rediss?://)?(?:\[[0-9A-Fa-f:.]+\]|[^\s:/@\[\]]+)(?::(\d{1,5}))?$")
-SECRET_KEYS = frozenset({"api_key", "password", "encryption_key"})
+SECRET_KEYS = frozenset({"api_key", "password", "encryption_key", "key", "metrics_key"})
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+_TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+MiB = 1024 * 1024
 
 
 class _Model(BaseModel):
@@ -58,6 +65,22 @@ class ServerSettings(_Model):
     host: str = "127.0.0.1"
     port: int = Field(default=8801, ge=0, le=65535)
     workers: int | Literal["auto"] = 1  # processes sharing the port; "auto": one per CPU core
+    # Listening on a non-loopback address without `auth.api_keys` is refused unless this says so.
+    allow_unauthenticated: bool = False
+    # `Host` header names accepted (port ignored); None: the loopback names when bound to loopback,
+    # any name otherwise. A web page cannot reach a loopback gateway through DNS rebinding.
+    allowed_hosts: list[str] | None = None
+    # Browser origins allowed (CORS on for exactly these); a request with another `Origin` is a 403.
+    cors_allowed_origins: list[str] = Field(default_factory=list)
+    # Capacity and time limits of the HTTP server, per process.
+    max_connections: int = Field(default=1000, ge=1)  # open connections; beyond it new ones get 503
+    max_streams: int = Field(default=500, ge=1)  # open SSE streams; beyond it a stream create gets 503
+    header_timeout_seconds: float = Field(default=10.0, gt=0)  # to receive a request's headers
+    body_timeout_seconds: float = Field(default=30.0, gt=0)  # to receive a request's body
+    keep_alive_seconds: float = Field(default=5.0, gt=0)  # an idle keep-alive connection is closed
+    request_timeout_seconds: float = Field(default=600.0, gt=0)  # overall deadline of a non-stream create
+    stream_send_timeout_seconds: float = Field(default=30.0, gt=0)  # a stream nobody reads is dropped
+    shutdown_grace_seconds: float = Field(default=30.0, ge=0)  # SIGTERM: in-flight work gets this long
 
     @field_validator("workers", mode="before")
     @classmethod
@@ -88,6 +111,7 @@ class BackendSettings(_Model):
 
 class MemorySettings(_Model):
     max_responses: int = Field(default=10_000, ge=1)
+    max_bytes: int = Field(default=256 * MiB, ge=1)  # stored bytes; oldest responses evicted beyond it
 
 
 class SQLiteSettings(_Model):
@@ -188,8 +212,101 @@ class ResponseAPISettings(_Model):
         return self.max_responses if self.max_responses is not None else self.memory.max_responses
 
 
+class APIKey(_Model):
+    """One client key of a tenant: the key itself (from the environment) or only its SHA-256."""
+
+    tenant: str
+    key: str | None = Field(default=None, min_length=16)
+    key_sha256: str | None = None
+
+    @field_validator("tenant")
+    @classmethod
+    def _tenant(cls, v: str) -> str:
+        if not _TENANT.match(v):
+            raise ValueError("must be 1-64 characters: letters, digits, '.', '_', '-' (not first)")
+        return v
+
+    @field_validator("key_sha256")
+    @classmethod
+    def _sha(cls, v: str | None) -> str | None:
+        if v is not None and not _SHA256_HEX.match(v.strip().lower()):
+            raise ValueError("must be 64 hex digits (the SHA-256 of the key)")
+        return None if v is None else v.strip().lower()
+
+    @model_validator(mode="after")
+    def _one(self) -> APIKey:
+        if (self.key is None) == (self.key_sha256 is None):
+            raise ValueError("key: exactly one of key and key_sha256 is required")
+        return self
+
+
+class AuthSettings(_Model):
+    """Client keys. Empty `api_keys`: no authentication (the pass-through of the client's own
+    Authorization header to backends without an api_key stays)."""
+
+    api_keys: list[APIKey] = Field(default_factory=list)
+    # /metrics: open when neither is set, else it needs `Authorization: Bearer <metrics key>`.
+    metrics_key: str | None = Field(default=None, min_length=16)
+    metrics_key_sha256: str | None = None
+
+    @field_validator("metrics_key_sha256")
+    @classmethod
+    def _sha(cls, v: str | None) -> str | None:
+        if v is not None and not _SHA256_HEX.match(v.strip().lower()):
+            raise ValueError("must be 64 hex digits (the SHA-256 of the key)")
+        return None if v is None else v.strip().lower()
+
+    @model_validator(mode="after")
+    def _check(self) -> AuthSettings:
+        if self.metrics_key is not None and self.metrics_key_sha256 is not None:
+            raise ValueError("metrics_key: set metrics_key or metrics_key_sha256, not both")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.api_keys)
+
+
+class TenantLimits(_Model):
+    """A tenant's own rate limits (0: unlimited); unset keys take the `limits` defaults."""
+
+    requests_per_minute: int | None = Field(default=None, ge=0)
+    concurrent_streams: int | None = Field(default=None, ge=0)
+
+
+class LimitSettings(_Model):
+    """What one request may ask for, and per-tenant rates. Every limit is a clear 4xx naming it."""
+
+    max_body_bytes: int = Field(default=16 * MiB, ge=1024)  # 413 beyond it
+    max_json_depth: int = Field(default=64, ge=4)  # nesting of arrays and objects in a body
+    max_input_items: int = Field(default=10_000, ge=1)
+    max_tools: int = Field(default=256, ge=1)
+    max_metadata_pairs: int = Field(default=16, ge=0)  # OpenAI's limits on `metadata`
+    max_metadata_key_chars: int = Field(default=64, ge=1)
+    max_metadata_value_chars: int = Field(default=512, ge=1)
+    max_output_tokens: int = Field(default=1_000_000, ge=1)  # upper bound of `max_output_tokens`
+    max_completion_bytes: int = Field(default=16 * MiB, ge=1024)  # a backend's completion is cut here
+    # Per tenant (the anonymous tenant "" too when auth is off); 0: unlimited. Enforced across
+    # replicas on the Redis store, per process on memory and SQLite.
+    requests_per_minute: int = Field(default=0, ge=0)
+    concurrent_streams: int = Field(default=0, ge=0)
+    tenants: dict[str, TenantLimits] = Field(default_factory=dict)
+
+    def for_tenant(self, tenant: str) -> tuple[int, int]:
+        """(requests per minute, concurrent streams) of a tenant; 0 is unlimited."""
+        own = self.tenants.get(tenant)
+        rpm = own.requests_per_minute if own and own.requests_per_minute is not None else None
+        streams = own.concurrent_streams if own and own.concurrent_streams is not None else None
+        return (
+            self.requests_per_minute if rpm is None else rpm,
+            self.concurrent_streams if streams is None else streams,
+        )
+
+
 class Settings(_Model):
     server: ServerSettings = Field(default_factory=ServerSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
     backends: list[BackendSettings] = Field(default_factory=list)
     response_api: ResponseAPISettings = Field(default_factory=ResponseAPISettings)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -204,12 +321,20 @@ class Settings(_Model):
         names = [b.name for b in self.backends]
         if len(names) != len(set(names)):
             raise ValueError("backends: names must be unique")
+        tenants = {k.tenant for k in self.auth.api_keys}
+        unknown = sorted(set(self.limits.tenants) - tenants) if tenants else []
+        if unknown:
+            raise ValueError(f"limits: tenants: {unknown[0]!r} is not a tenant of auth.api_keys")
         return self
 
 
 _MODELS: tuple[type[_Model], ...] = (
     Settings,
     ServerSettings,
+    AuthSettings,
+    APIKey,
+    LimitSettings,
+    TenantLimits,
     BackendSettings,
     ResponseAPISettings,
     MemorySettings,
