@@ -10,6 +10,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.types import Receive, Scope, Send
 
+from responses_gateway.api.edge import EdgeGate
 from responses_gateway.api.error_handlers import EXCEPTION_HANDLERS
 from responses_gateway.api.hot import hot_route, serve_hot
 from responses_gateway.api.routes import ROUTES, AppState
@@ -24,9 +25,20 @@ log = logging.getLogger("responses_gateway")
 
 
 class GatewayApp(Starlette):
-    """Starlette, with the two hot routes served directly (`api/hot.py`) once the lifespan has run."""
+    """Starlette behind the edge checks (`api/edge.py`), with the two hot routes served directly
+    (`api/hot.py`) once the lifespan has run."""
+
+    edge: EdgeGate | None = None  # set by create_app; every HTTP request passes it first
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        edge = self.edge
+        if edge is not None and scope["type"] == "http":
+            await edge(scope, receive, send)
+        else:
+            await self.dispatch(scope, receive, send)
+
+    async def dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A request that passed the edge: a hot route, else Starlette."""
         if scope["type"] == "http" and not scope.get("root_path"):
             state: AppState | None = getattr(self.state, "gateway", None)
             hot = hot_route(scope) if state is not None else None
@@ -70,9 +82,16 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Starlet
                 await service.store.aclose()
             await upstream.aclose()
 
-    return GatewayApp(
+    app = GatewayApp(
         routes=ROUTES,
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[Middleware(MetricsMiddleware, metrics=metrics)],
         lifespan=lifespan,
     )
+    app.edge = EdgeGate(app.dispatch, settings.server, settings.auth, metrics)
+    if settings.auth.enabled:
+        tenants = sorted({k.tenant for k in settings.auth.api_keys})
+        log.info(
+            "API keys required on /v1 (%d keys, tenants: %s)", len(settings.auth.api_keys), ", ".join(tenants)
+        )
+    return app

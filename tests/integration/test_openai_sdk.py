@@ -123,7 +123,10 @@ def test_errors_are_openai_shaped(memory_gateway: Gateway) -> None:
     with pytest.raises(openai.BadRequestError) as bg:
         client.responses.create(model="qwen3", input="x", background=True)
     assert "background" in str(bg.value)
-    resp = httpx.post(f"{memory_gateway.base_url}/responses", content=b"{not json", timeout=5)
+    json_type = {"content-type": "application/json"}
+    resp = httpx.post(
+        f"{memory_gateway.base_url}/responses", content=b"{not json", headers=json_type, timeout=5
+    )
     assert resp.status_code == 400 and resp.json()["error"]["type"] == "invalid_request_error"
     resp = httpx.get(f"{memory_gateway.root_url}/nope", timeout=5)
     assert resp.status_code == 404 and "error" in resp.json()

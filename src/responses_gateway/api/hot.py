@@ -28,6 +28,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
+from responses_gateway.api.edge import request_context
 from responses_gateway.api.error_handlers import EXCEPTION_HANDLERS
 from responses_gateway.api.routes import (
     SSE_HEADERS,
@@ -38,7 +39,6 @@ from responses_gateway.api.routes import (
     service_of,
 )
 from responses_gateway.api.sse import sse_stream
-from responses_gateway.service import RequestContext
 
 CREATE_ROUTE = "/v1/responses"
 RETRIEVE_ROUTE = "/v1/responses/{id}"
@@ -69,14 +69,6 @@ def hot_route(scope: Scope) -> tuple[str, Handler] | None:
     return None
 
 
-def _authorization(scope: Scope) -> str | None:
-    """The first `Authorization` header, as Starlette's `Headers.get` reads it (names are lower case)."""
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            return str(value.decode("latin-1"))
-    return None
-
-
 async def _body(receive: Receive) -> bytes:
     """The whole request body (what `Request.body()` reads)."""
     chunks: list[bytes] = []
@@ -96,16 +88,14 @@ async def _body(receive: Receive) -> bytes:
 
 async def _create(state: AppState, scope: Scope, receive: Receive) -> bytes | EventStream:
     service = service_of(state)
-    ctx = RequestContext(owner="", authorization=_authorization(scope))
-    return await create(service, await _body(receive), ctx)
+    return await create(service, await _body(receive), request_context(scope))
 
 
 async def _retrieve(state: AppState, scope: Scope, receive: Receive) -> bytes:
     query: bytes = scope["query_string"]
     if query:
         check_retrieve_query(QueryParams(query).get("stream"))
-    ctx = RequestContext(owner="", authorization=_authorization(scope))
-    return await service_of(state).get(scope["path"][14:], ctx)
+    return await service_of(state).get(scope["path"][14:], request_context(scope))
 
 
 def _handler_for(exc: Exception) -> tuple[Callable[[Request, Exception], Awaitable[Response]], bool]:

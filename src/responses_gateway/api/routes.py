@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from responses_gateway.api.edge import request_context
 from responses_gateway.api.sse import sse_stream
 from responses_gateway.errors import InvalidRequest, NotFound, StoreUnavailable
 from responses_gateway.metrics import Metrics
@@ -55,7 +56,8 @@ def _json(data: msgspec.Struct | bytes, status: int = 200) -> Response:
 
 
 def _ctx(request: Request) -> RequestContext:
-    return RequestContext(owner="", authorization=request.headers.get("authorization"))
+    """The tenant (owner) and the Authorization a backend may get, as the edge set them."""
+    return request_context(request.scope)
 
 
 @dataclass(slots=True)
@@ -141,7 +143,7 @@ async def chat_completions(request: Request) -> Response:
     upstream = _state(request).upstream
     backend = upstream.backend_for(body["model"])
     resp = await upstream.forward(
-        backend, "POST", "/chat/completions", raw, authorization=request.headers.get("authorization")
+        backend, "POST", "/chat/completions", raw, authorization=_ctx(request).authorization
     )
     return StreamingResponse(
         resp.iter_bytes(),
@@ -152,7 +154,7 @@ async def chat_completions(request: Request) -> Response:
 
 
 async def list_models(request: Request) -> Response:
-    data = await _state(request).upstream.list_models(authorization=request.headers.get("authorization"))
+    data = await _state(request).upstream.list_models(authorization=_ctx(request).authorization)
     return _json(orjson.dumps({"object": "list", "data": data}))
 
 
