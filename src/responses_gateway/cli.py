@@ -1,4 +1,5 @@
-"""The `responses-gateway` command: `serve` runs the gateway, `check-config` validates a config file.
+"""The `responses-gateway` command: `serve` runs the gateway, `check-config` validates a config file,
+`keys new --tenant NAME` makes a client key.
 
 `serve --workers N` runs N worker processes, each on its own SO_REUSEPORT socket of the same port.
 """
@@ -35,6 +36,7 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 EXIT_USAGE = 2  # bad config or arguments, as argparse uses
 EXIT_STARTUP_FAILURE = 3  # uvicorn's code when the app's lifespan start-up fails
 LISTEN_BACKLOG = 2048  # uvicorn's default
+KEY_PREFIX = "rgw-"  # `keys new`: rgw- and 43 URL-safe characters (32 random bytes)
 
 logger = logging.getLogger("responses_gateway")
 
@@ -107,6 +109,16 @@ def _parser() -> argparse.ArgumentParser:
         description="Validate a config file; print the effective config as YAML with secrets redacted.",
     )
     check.add_argument("config", metavar="FILE", help="YAML config file")
+
+    keys = commands.add_parser("keys", help="client API keys", description="Client API keys (auth.api_keys).")
+    keys_commands = keys.add_subparsers(dest="keys_command", metavar="COMMAND", required=True)
+    new = keys_commands.add_parser(
+        "new",
+        help="print a fresh random key and its config lines",
+        description="Print a fresh random key (first line) and the auth.api_keys entry holding only its "
+        "SHA-256. The key is shown once and stored nowhere.",
+    )
+    new.add_argument("--tenant", required=True, metavar="NAME", help="the tenant the key belongs to")
     return parser
 
 
@@ -121,6 +133,32 @@ def _check_config(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return _fail(str(exc))
     sys.stdout.write(yaml.safe_dump(redacted(settings), sort_keys=False, default_flow_style=False))
+    return 0
+
+
+def _keys_new(args: argparse.Namespace) -> int:
+    import hashlib
+    import secrets
+
+    from pydantic import ValidationError
+
+    from responses_gateway.config import APIKey
+
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    sha = hashlib.sha256(key.encode()).hexdigest()
+    try:
+        entry = APIKey(tenant=args.tenant, key_sha256=sha)
+    except ValidationError as exc:
+        return _fail(
+            f"--tenant: {exc.errors()[0]['msg'].removeprefix('Value error, ')} (got {args.tenant!r})"
+        )
+    config = {"auth": {"api_keys": [{"tenant": entry.tenant, "key_sha256": sha}]}}
+    sys.stdout.write(
+        f"{key}\n"
+        f"# the key above, for tenant {entry.tenant!r} (fingerprint {sha[:8]}), is shown once: give it "
+        "to the tenant.\n# The config keeps only its SHA-256 (add the entry to auth.api_keys):\n"
+        + yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
+    )
     return 0
 
 
@@ -368,6 +406,29 @@ def _memory_store_refusal(settings: Settings, workers: int, where: str) -> str |
     )
 
 
+def _bind_refusal(settings: Settings, where: str) -> str | None:
+    """Why listening on `server.host` is refused: a non-loopback address with no client keys, unless
+    `server.allow_unauthenticated` says so (then a warning is logged)."""
+    from responses_gateway.api.edge import is_loopback_host
+
+    host = settings.server.host
+    if is_loopback_host(host) or settings.auth.enabled:
+        return None
+    if settings.server.allow_unauthenticated:
+        logger.warning(
+            "listening on %s without API keys (server.allow_unauthenticated: true): anyone who can reach "
+            "it can read, chain on and delete every stored response and use the backends",
+            host,
+        )
+        return None
+    return (
+        f"{where} {host}: refusing to listen on a non-loopback address without client keys: anyone who "
+        "can reach it could read and delete every stored response and use the backends. Set "
+        "auth.api_keys (`responses-gateway keys new --tenant NAME` makes a key), or "
+        "server.allow_unauthenticated: true to accept that, or listen on 127.0.0.1"
+    )
+
+
 def _serve(args: argparse.Namespace) -> int:
     try:
         settings = _with_overrides(load_settings(args.config), args)
@@ -381,6 +442,9 @@ def _serve(args: argparse.Namespace) -> int:
     if refusal is not None:
         return _fail(refusal)
     _configure_logging(settings.log_level)
+    refusal = _bind_refusal(settings, "--host" if args.host is not None else "server.host")
+    if refusal is not None:
+        return _fail(refusal)
     host, port = settings.server.host, settings.server.port
     with_workers = f" with {workers} workers" if workers > 1 else ""
     logger.info("responses-gateway %s starting on http://%s:%d%s", __version__, host, port, with_workers)
@@ -401,5 +465,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args)
     if args.command == "check-config":
         return _check_config(args)
+    if args.command == "keys":
+        return _keys_new(args)
     parser.print_help(sys.stderr)
     return EXIT_USAGE
