@@ -42,6 +42,7 @@ CORS_HEADERS = frozenset({"authorization", "content-type", "accept"})
 CORS_HEADER_PREFIX = "x-stainless-"  # what the openai SDKs add to every request
 CORS_MAX_AGE = "600"
 _ECHO_CHARS = 64  # a header value echoed in an error is cut to this
+_HOSTS_SEEN_MAX = 256
 
 
 def is_loopback_host(host: str) -> bool:
@@ -94,6 +95,8 @@ def _cut(value: str) -> str:
 
 def _is_json(content_type: bytes) -> bool:
     """`application/json`, optionally with parameters; a charset, if given, must be UTF-8."""
+    if content_type == b"application/json":
+        return True
     media, _, params = content_type.decode("latin-1").partition(";")
     if media.strip().lower() != "application/json":
         return False
@@ -127,6 +130,7 @@ class EdgeGate:
         self.metrics = metrics
         self.keys = KeyTable(auth)
         self.hosts = allowed_host_names(server)
+        self._hosts_seen: set[bytes] = set()  # raw Host values already accepted (bounded)
         origins = frozenset(o.strip().rstrip("/") for o in server.cors_allowed_origins)
         self.any_origin = "*" in origins
         self.origins = origins - {"*"}
@@ -135,7 +139,6 @@ class EdgeGate:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        start = time.perf_counter()
         host = origin = content_type = authorization = length = preflight = None
         for name, value in scope["headers"]:
             if name == b"host":
@@ -151,26 +154,30 @@ class EdgeGate:
             elif name == b"access-control-request-method":
                 preflight = preflight or value
         try:
-            if self.hosts is not None and host is not None:
-                self._check_host(host.decode("latin-1"))
+            if self.hosts is not None and host is not None and host not in self._hosts_seen:
+                self._check_host(host)
             allowed_origin = self._check_origin(origin.decode("latin-1")) if origin is not None else None
             method: str = scope["method"]
             if allowed_origin is not None and method == "OPTIONS" and preflight is not None:
-                await self._preflight(scope, allowed_origin, preflight, send, start)
+                await self._preflight(scope, allowed_origin, preflight, send)
                 return
             self._check_route(scope, authorization)
             if method == "POST" and length != b"0" and (content_type is None or not _is_json(content_type)):
                 raise UnsupportedMediaType(self._media_message(content_type), param=None)
         except GatewayError as exc:
-            await self._reply(scope, send, start, exc.status_code, orjson.dumps(exc.to_dict()), _auth(exc))
+            await self._reply(scope, send, exc.status_code, orjson.dumps(exc.to_dict()), _auth(exc))
             return
         if allowed_origin is not None:
             send = _with_cors(send, allowed_origin)
         await self.app(scope, receive, send)
 
-    def _check_host(self, host: str) -> None:
+    def _check_host(self, raw: bytes) -> None:
         assert self.hosts is not None
-        if host_name(host) not in self.hosts:
+        host = raw.decode("latin-1")
+        if host_name(host) in self.hosts:
+            if len(self._hosts_seen) < _HOSTS_SEEN_MAX:
+                self._hosts_seen.add(raw)
+        else:
             raise InvalidHost(
                 f"Invalid Host header '{_cut(host)}': not a name of this gateway (server.allowed_hosts; "
                 "unset, only the loopback names are accepted when it listens on a loopback address).",
@@ -208,7 +215,7 @@ class EdgeGate:
         )
         return f"Unsupported media type: {given}. POST bodies must be JSON (Content-Type: application/json)."
 
-    async def _preflight(self, scope: Scope, origin: str, method: bytes, send: Send, start: float) -> None:
+    async def _preflight(self, scope: Scope, origin: str, method: bytes, send: Send) -> None:
         requested = b""
         for name, value in scope["headers"]:
             if name == b"access-control-request-headers":
@@ -219,7 +226,7 @@ class EdgeGate:
         if method.decode("latin-1").upper() not in ("GET", "POST", "DELETE") or bad:
             what = f"headers {', '.join(bad)}" if bad else f"method {_cut(method.decode('latin-1'))}"
             exc = InvalidRequest(f"CORS preflight refused: {_cut(what)} not allowed.")
-            await self._reply(scope, send, start, 400, orjson.dumps(exc.to_dict()), [])
+            await self._reply(scope, send, 400, orjson.dumps(exc.to_dict()), [])
             return
         cors = [
             (b"access-control-allow-origin", origin.encode("latin-1")),
@@ -228,17 +235,17 @@ class EdgeGate:
             (b"access-control-max-age", CORS_MAX_AGE.encode()),
             (b"vary", b"Origin"),
         ]
-        await self._reply(scope, send, start, 200, b"", cors)
+        await self._reply(scope, send, 200, b"", cors)
 
     async def _reply(
         self,
         scope: Scope,
         send: Send,
-        start: float,
         status: int,
         body: bytes,
         extra: list[tuple[bytes, bytes]],
     ) -> None:
+        start = time.perf_counter()
         headers = [(b"content-length", str(len(body)).encode())]
         if body:
             headers.append((b"content-type", b"application/json"))
