@@ -184,7 +184,7 @@ class EdgeGate:
             )
 
     def _check_origin(self, origin: str) -> str | None:
-        """The origin to answer with CORS headers (None when CORS is off); 403 for another origin."""
+        """The origin, whose answers get CORS headers; 403 for one not in `server.cors_allowed_origins`."""
         if self.any_origin or origin in self.origins:
             return origin
         raise OriginNotAllowed(
