@@ -97,7 +97,7 @@ async def _body(receive: Receive) -> bytes:
 async def _create(state: AppState, scope: Scope, receive: Receive) -> bytes | EventStream:
     service = service_of(state)
     ctx = RequestContext(owner="", authorization=_authorization(scope))
-    return await create(service, await _body(receive), ctx)
+    return await create(service, await _body(receive), ctx, state.limiter)
 
 
 async def _retrieve(state: AppState, scope: Scope, receive: Receive) -> bytes:
