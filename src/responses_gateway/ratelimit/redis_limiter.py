@@ -46,11 +46,10 @@ class _Keys:
 
 
 class RedisSlot:
-    __slots__ = ("_limiter", "key", "member", "tenant")
+    __slots__ = ("_limiter", "key", "member")
 
-    def __init__(self, limiter: RedisRateLimiter, tenant: str, key: str, member: str) -> None:
+    def __init__(self, limiter: RedisRateLimiter, key: str, member: str) -> None:
         self._limiter: RedisRateLimiter | None = limiter
-        self.tenant = tenant
         self.key = key
         self.member = member
 
@@ -100,7 +99,7 @@ class RedisRateLimiter:
         self._held.setdefault(keys.streams, set()).add(member)
         if self._renewer is None or self._renewer.done():
             self._renewer = asyncio.get_running_loop().create_task(self._renew_forever())
-        return RedisSlot(self, tenant, keys.streams, member)
+        return RedisSlot(self, keys.streams, member)
 
     @staticmethod
     def _check(limit: TenantLimit, reply: list[int]) -> None:
@@ -143,7 +142,10 @@ class RedisRateLimiter:
     async def _renew_forever(self) -> None:
         while self._held:
             await asyncio.sleep(self._lease_ms / 3000)
-            await self.renew()
+            try:
+                await self.renew()
+            except Exception:  # a bug must not stop the renewals of every later stream
+                log.exception("rate limiter: renewing stream leases failed")
 
     def _warn(self, exc: StoreUnavailable) -> None:
         now = time.monotonic()
