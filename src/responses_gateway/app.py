@@ -16,6 +16,7 @@ from responses_gateway.api.hot import hot_route, serve_hot
 from responses_gateway.api.routes import ROUTES, AppState
 from responses_gateway.config import Settings
 from responses_gateway.metrics import Metrics, MetricsMiddleware
+from responses_gateway.ratelimit import build_rate_limiter
 from responses_gateway.service import ResponsesService
 from responses_gateway.stores import IN_PROCESS, open_store
 from responses_gateway.stores.instrumented import InstrumentedStore
@@ -59,6 +60,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Starlet
         await upstream.start()
         api = settings.response_api
         service: ResponsesService | None = None
+        store = None
         if api.enabled:
             try:
                 store = await open_store(api)
@@ -73,12 +75,15 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Starlet
             service = ResponsesService(instrumented, upstream, api)
         else:
             log.info("Response API disabled")
-        app.state.gateway = AppState(service=service, upstream=upstream, metrics=metrics)
+        limiter = build_rate_limiter(store, settings.limits)
+        app.state.gateway = AppState(service=service, upstream=upstream, metrics=metrics, limiter=limiter)
         try:
             yield
         finally:
             if service is not None:
                 await service.drain()
+            await limiter.aclose()
+            if service is not None:
                 await service.store.aclose()
             await upstream.aclose()
 

@@ -134,3 +134,17 @@ class StoreUnavailable(GatewayError):
 
     def __init__(self, message: str, *, retry_after: int = 1) -> None:
         super().__init__(message, headers={"Retry-After": str(retry_after)})
+
+
+class TenantRateLimited(RateLimited):
+    """A tenant's own limit (`limits.requests_per_minute` / `concurrent_streams`) was reached: 429 with
+    `Retry-After` (whole seconds, rounded up) and `retry-after-ms`, in OpenAI's rate-limit shape
+    (`type` "requests", `code` "rate_limit_exceeded")."""
+
+    error_type = "requests"
+
+    def __init__(self, message: str, *, retry_after_ms: int) -> None:
+        retry_ms = max(1, retry_after_ms)
+        self.retry_after_ms = retry_ms
+        headers = {"Retry-After": str(max(1, -(-retry_ms // 1000))), "retry-after-ms": str(retry_ms)}
+        super().__init__(message, headers=headers)

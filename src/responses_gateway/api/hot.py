@@ -88,7 +88,7 @@ async def _body(receive: Receive) -> bytes:
 
 async def _create(state: AppState, scope: Scope, receive: Receive) -> bytes | EventStream:
     service = service_of(state)
-    return await create(service, await _body(receive), request_context(scope))
+    return await create(service, await _body(receive), request_context(scope), state.limiter)
 
 
 async def _retrieve(state: AppState, scope: Scope, receive: Receive) -> bytes:

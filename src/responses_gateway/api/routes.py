@@ -18,6 +18,7 @@ from responses_gateway.errors import InvalidRequest, NotFound, StoreUnavailable
 from responses_gateway.metrics import Metrics
 from responses_gateway.protocol import parse_create, parse_json
 from responses_gateway.protocol.events import Event
+from responses_gateway.ratelimit import RateLimiter, holding
 from responses_gateway.service import RequestContext, ResponsesService
 from responses_gateway.upstream.http import HTTPUpstream
 
@@ -32,6 +33,7 @@ class AppState:
     service: ResponsesService | None
     upstream: HTTPUpstream
     metrics: Metrics
+    limiter: RateLimiter
 
 
 def _state(request: Request) -> AppState:
@@ -68,14 +70,19 @@ class EventStream:
     rest: AsyncGenerator[list[Event], None]
 
 
-async def create(service: ResponsesService, body: bytes, ctx: RequestContext) -> bytes | EventStream:
+async def create(
+    service: ResponsesService, body: bytes, ctx: RequestContext, limiter: RateLimiter
+) -> bytes | EventStream:
     """The one place that decides between a stream of events and one JSON reply.
 
-    Errors before the first event are raised (an HTTP error status), never streamed."""
+    Errors before the first event are raised (an HTTP error status), never streamed. The tenant's
+    rate limits are checked before the backend is called (a stream holds a slot until it ends)."""
     prepared = await service.prepare(parse_create(body), ctx)
+    slot = await limiter.admit(ctx.owner, stream=prepared.stream)
     if not prepared.stream:
         return await service.respond(prepared, ctx)
     events = service.stream(prepared, ctx)
+    events = events if slot is None else holding(slot, events)
     try:
         first = await anext(events)
     except BaseException:
@@ -90,7 +97,8 @@ def check_retrieve_query(stream: str | None) -> None:
 
 
 async def create_response(request: Request) -> Response:
-    result = await create(_service(request), await request.body(), _ctx(request))
+    state = _state(request)
+    result = await create(service_of(state), await request.body(), _ctx(request), state.limiter)
     if isinstance(result, bytes):
         return _json(result)
     return StreamingResponse(
@@ -140,13 +148,21 @@ async def chat_completions(request: Request) -> Response:
     body = parse_json(raw)
     if not isinstance(body, dict) or not isinstance(body.get("model"), str):
         raise InvalidRequest("Missing required parameter: 'model'.", param="model")
-    upstream = _state(request).upstream
+    state = _state(request)
+    upstream = state.upstream
     backend = upstream.backend_for(body["model"])
-    resp = await upstream.forward(
-        backend, "POST", "/chat/completions", raw, authorization=_ctx(request).authorization
-    )
+    ctx = _ctx(request)
+    slot = await state.limiter.admit(ctx.owner, stream=body.get("stream") is True)
+    try:
+        resp = await upstream.forward(
+            backend, "POST", "/chat/completions", raw, authorization=ctx.authorization
+        )
+    except BaseException:
+        if slot is not None:
+            slot.release()
+        raise
     return StreamingResponse(
-        resp.iter_bytes(),
+        resp.iter_bytes() if slot is None else holding(slot, resp.iter_bytes()),
         status_code=resp.status,
         media_type=resp.content_type,
         background=BackgroundTask(resp.aclose),

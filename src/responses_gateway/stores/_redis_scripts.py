@@ -249,4 +249,78 @@ class LuaScript:
 PUT_SCRIPT = LuaScript.of("put", PUT)
 HISTORY_SCRIPT = LuaScript.of("history", HISTORY)
 DELETE_SCRIPT = LuaScript.of("delete", DELETE)
-SCRIPTS = (PUT_SCRIPT, HISTORY_SCRIPT, DELETE_SCRIPT)
+
+
+# --- the rate limiter's (responses_gateway.ratelimit.redis_limiter) ------------------------------
+# A tenant's keys: `<prefix>rl:{<tenant>}:rpm` (a string: the GCRA's theoretical arrival time, in
+# microseconds of Redis' clock) and `<prefix>rl:{<tenant>}:streams` (a sorted set: open stream ids
+# scored by lease expiry, in microseconds). Both in the tenant's slot; expired leases (a replica that
+# died holding them) are removed by every script that reads the set.
+RL_NOW = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+"""
+
+# KEYS[1] the rpm key. ARGV: 1 requests per minute (0: unlimited), 2 concurrent streams (0: no slot
+# wanted), 3 stream id, 4 lease ms, 5 the streams key. Takes nothing unless everything is allowed.
+# Returns {0} admitted; {1, used, retry ms} requests per minute reached; {2, used, retry ms} streams.
+RL_ADMIT = (
+    RL_NOW
+    + """
+local rpm, slots, lease = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[4])
+local sk = ARGV[5]
+if slots > 0 then
+  redis.call('ZREMRANGEBYSCORE', sk, '-inf', now)
+  local open = redis.call('ZCARD', sk)
+  if open >= slots and not redis.call('ZSCORE', sk, ARGV[3]) then
+    return {2, open, 1000}
+  end
+end
+if rpm > 0 then
+  local interval = 60000000 / rpm
+  local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+  if tat < now then
+    tat = now
+  end
+  local allowed_at = tat + interval - 60000000
+  if allowed_at > now then
+    local used = math.ceil((tat - now) / interval - 0.000001)
+    return {1, used, math.ceil((allowed_at - now) / 1000)}
+  end
+  tat = tat + interval
+  redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.ceil((tat - now) / 1000) + 1)
+end
+if slots > 0 then
+  redis.call('ZADD', sk, string.format('%.0f', now + lease * 1000), ARGV[3])
+  redis.call('PEXPIRE', sk, 2 * lease)
+end
+return {0}
+"""
+)
+
+# KEYS[1] the streams key. ARGV: 1 lease ms, 2.. the ids of streams this replica still runs (their
+# leases renewed; re-added if they had expired while Redis was unreachable). Returns the open count.
+RL_RENEW = (
+    RL_NOW
+    + """
+local lease = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local expiry = string.format('%.0f', now + lease * 1000)
+for i = 2, #ARGV do
+  redis.call('ZADD', KEYS[1], expiry, ARGV[i])
+end
+redis.call('PEXPIRE', KEYS[1], 2 * lease)
+return redis.call('ZCARD', KEYS[1])
+"""
+)
+
+# KEYS[1] the streams key. ARGV: 1 a stream id. Its slot is given back.
+RL_RELEASE = """
+return redis.call('ZREM', KEYS[1], ARGV[1])
+"""
+
+RL_ADMIT_SCRIPT = LuaScript.of("rl_admit", RL_ADMIT)
+RL_RENEW_SCRIPT = LuaScript.of("rl_renew", RL_RENEW)
+RL_RELEASE_SCRIPT = LuaScript.of("rl_release", RL_RELEASE)
+# every script, loaded on every master at start-up
+SCRIPTS = (PUT_SCRIPT, HISTORY_SCRIPT, DELETE_SCRIPT, RL_ADMIT_SCRIPT, RL_RENEW_SCRIPT, RL_RELEASE_SCRIPT)

@@ -193,6 +193,11 @@ class RedisStore:
     async def ping(self) -> None:
         await self._run("ping", self.connection.ping)
 
+    async def eval_script(self, operation: str, script: LuaScript, key: str, args: Sequence[Arg]) -> Any:
+        """A script outside the response layout (the rate limiter's) on the master of `key`, with this
+        store's connection, pool limit, retries and timeouts; any failure is StoreUnavailable."""
+        return await self._run(operation, lambda: self._read(script, key, args))
+
     async def aclose(self) -> None:
         try:
             await self.connection.aclose()
