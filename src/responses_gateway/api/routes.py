@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import msgspec
 import orjson
@@ -12,6 +12,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from responses_gateway.api.body import read_body
+from responses_gateway.api.capacity import Capacity
 from responses_gateway.api.sse import sse_stream
 from responses_gateway.errors import InvalidRequest, NotFound, StoreUnavailable
 from responses_gateway.metrics import Metrics
@@ -31,6 +33,7 @@ class AppState:
     service: ResponsesService | None
     upstream: HTTPUpstream
     metrics: Metrics
+    capacity: Capacity = field(default_factory=Capacity)
 
 
 def _state(request: Request) -> AppState:
@@ -54,6 +57,17 @@ def _json(data: msgspec.Struct | bytes, status: int = 200) -> Response:
     return Response(body, status_code=status, media_type="application/json")
 
 
+async def _body(request: Request) -> bytes:
+    """The request body, bounded in size and time (`api/body.py`)."""
+    capacity = _state(request).capacity
+    return await read_body(
+        request.receive,
+        request.scope["headers"],
+        max_bytes=capacity.max_body_bytes,
+        timeout=capacity.body_timeout,
+    )
+
+
 def _ctx(request: Request) -> RequestContext:
     return RequestContext(owner="", authorization=request.headers.get("authorization"))
 
@@ -66,14 +80,19 @@ class EventStream:
     rest: AsyncGenerator[list[Event], None]
 
 
-async def create(service: ResponsesService, body: bytes, ctx: RequestContext) -> bytes | EventStream:
+async def create(
+    service: ResponsesService, body: bytes, ctx: RequestContext, capacity: Capacity
+) -> bytes | EventStream:
     """The one place that decides between a stream of events and one JSON reply.
 
-    Errors before the first event are raised (an HTTP error status), never streamed."""
+    Errors before the first event are raised (an HTTP error status), never streamed. A reply has an
+    overall deadline (`server.request_timeout_seconds`); a stream holds one of the process's stream
+    slots (`server.max_streams`, a 503 before the backend is called when none is free)."""
     prepared = await service.prepare(parse_create(body), ctx)
     if not prepared.stream:
-        return await service.respond(prepared, ctx)
-    events = service.stream(prepared, ctx)
+        return await service.respond(prepared, ctx, timeout=capacity.request_timeout)
+    capacity.streams.take()
+    events = capacity.streams.hold(service.stream(prepared, ctx))
     try:
         first = await anext(events)
     except BaseException:
@@ -88,7 +107,7 @@ def check_retrieve_query(stream: str | None) -> None:
 
 
 async def create_response(request: Request) -> Response:
-    result = await create(_service(request), await request.body(), _ctx(request))
+    result = await create(_service(request), await _body(request), _ctx(request), _state(request).capacity)
     if isinstance(result, bytes):
         return _json(result)
     return StreamingResponse(
@@ -134,7 +153,7 @@ async def list_input_items(request: Request) -> Response:
 
 async def chat_completions(request: Request) -> Response:
     """Pass-through to the backend serving the model (the gateway is a router too)."""
-    raw = await request.body()
+    raw = await _body(request)
     body = parse_json(raw)
     if not isinstance(body, dict) or not isinstance(body.get("model"), str):
         raise InvalidRequest("Missing required parameter: 'model'.", param="model")
