@@ -6,7 +6,8 @@ armed when a response completes, cancelled by the first byte that arrives): a co
 nothing, or half a request head, is kept for ever, and `limit_concurrency` answers 503 only once a
 request's headers have arrived, so idle sockets are never refused. `GatewayProtocol` adds:
 - `server.header_timeout_seconds`: from the connection's start, or from the first byte of a later
-  request, to the end of its headers; then the connection is closed;
+  request (or from a response sent before its request's body was all read), to the end of the
+  request's headers; then the connection is closed;
 - `server.max_connections`: a connection beyond it gets a 503 (OpenAI envelope, `Retry-After`) and is
   closed at once, before anything is read;
 - the `responses_gateway.abort` scope extension, with which `api/hot.py` drops a stream whose
@@ -92,6 +93,13 @@ class GatewayProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._disarm_header_timer()
         super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        # answered before its body was all read (a 413): the rest of the body, which uvicorn discards,
+        # and the next request's headers must come within the header timeout too
+        if self.cycle.more_body and self._header_timer is None and not self.transport.is_closing():
+            self._arm_header_timer()
 
     def abort(self) -> None:
         """Drop the connection now, discarding unsent bytes; the running request sees a disconnect."""

@@ -98,7 +98,9 @@ def test_half_sent_headers_are_closed_after_the_header_timeout(tmp_path: Path, e
         with _open(gw) as sock:
             sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             sock.settimeout(5)
-            first = sock.recv(65536)
+            first = b""
+            while not first.endswith(b'{"status":"ok"}'):
+                first += sock.recv(65536)
             assert first.startswith(b"HTTP/1.1 200 ")
             start = time.monotonic()
             sock.sendall(b"GET /health HTTP/1.1\r\nHo")
@@ -123,6 +125,28 @@ def test_half_sent_headers_are_closed_after_the_header_timeout(tmp_path: Path, e
 async def _create_sqlite(path: Path) -> None:
     store = await SQLiteStore.open(SQLiteSettings(path=str(path)), ttl_seconds=3600)
     await store.aclose()
+
+
+def test_the_rest_of_a_refused_body_must_come_within_the_header_timeout(
+    tmp_path: Path, echo: EchoBackend
+) -> None:
+    server = {"header_timeout_seconds": HEADER_TIMEOUT, "keep_alive_seconds": 30}
+    with _gateway(tmp_path, echo, server) as gw, _open(gw) as sock:
+        sock.sendall(
+            b"POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100000000\r\n\r\n" + b"x" * 1000
+        )
+        start = time.monotonic()
+        sock.settimeout(5)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 413 ")  # refused before the body is read
+        for _ in range(int(HEADER_TIMEOUT * 10) + 20):  # the rest dribbles in, and is cut off
+            try:
+                sock.sendall(b"x" * 100)
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            time.sleep(0.1)
+        assert _closed_within(sock, 1) is not None
+        assert time.monotonic() - start < HEADER_TIMEOUT + 2.5
 
 
 def _post_in_background(url: str, body: dict[str, Any]) -> tuple[threading.Thread, list[Any]]:
