@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,6 +11,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.types import Receive, Scope, Send
 
+from responses_gateway.api.capacity import Capacity
 from responses_gateway.api.edge import EdgeGate
 from responses_gateway.api.error_handlers import EXCEPTION_HANDLERS
 from responses_gateway.api.hot import hot_route, serve_hot
@@ -50,6 +52,14 @@ class GatewayApp(Starlette):
         await super().__call__(scope, receive, send)
 
 
+async def _drain(service: ResponsesService, grace: float) -> None:
+    """Wait for the stores of responses the shutdown cancelled, at most `grace` seconds (1 at least)."""
+    try:
+        await asyncio.wait_for(service.drain(), max(grace, 1.0))
+    except TimeoutError:
+        log.warning("shutdown: stores of cancelled responses still running after %g s; not waited for", grace)
+
+
 def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Starlette:
     """The gateway as an ASGI app. Nothing is opened until the lifespan starts."""
     metrics = metrics or Metrics()
@@ -76,12 +86,15 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Starlet
         else:
             log.info("Response API disabled")
         limiter = build_rate_limiter(store, settings.limits)
-        app.state.gateway = AppState(service=service, upstream=upstream, metrics=metrics, limiter=limiter)
+        capacity = Capacity.from_settings(settings)
+        app.state.gateway = AppState(
+            service=service, upstream=upstream, metrics=metrics, limiter=limiter, capacity=capacity
+        )
         try:
             yield
         finally:
             if service is not None:
-                await service.drain()
+                await _drain(service, settings.server.shutdown_grace_seconds)
             await limiter.aclose()
             if service is not None:
                 await service.store.aclose()

@@ -37,6 +37,7 @@ EXIT_USAGE = 2  # bad config or arguments, as argparse uses
 EXIT_STARTUP_FAILURE = 3  # uvicorn's code when the app's lifespan start-up fails
 LISTEN_BACKLOG = 2048  # uvicorn's default
 KEY_PREFIX = "rgw-"  # `keys new`: rgw- and 43 URL-safe characters (32 random bytes)
+STOP_MARGIN = 10.0  # seconds a worker gets after server.shutdown_grace_seconds before it is killed
 
 logger = logging.getLogger("responses_gateway")
 
@@ -187,20 +188,15 @@ def _build_app(settings: Settings) -> ASGIApp:
 
 
 def _uvicorn_config(app: ASGIApp, settings: Settings) -> Config:
-    import uvicorn
+    from responses_gateway.server import uvicorn_config
 
-    return uvicorn.Config(
-        app,
-        host=settings.server.host,
-        port=settings.server.port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        access_log=False,
-        log_config=None,  # keep our root handler and format for uvicorn's loggers too
-        log_level=settings.log_level,
-        backlog=LISTEN_BACKLOG,
-    )
+    return uvicorn_config(app, settings)
+
+
+def _raise_open_files_limit(settings: Settings) -> None:
+    from responses_gateway.server import raise_open_files_limit
+
+    raise_open_files_limit(settings.server.max_connections)
 
 
 def _run_uvicorn(app: ASGIApp, settings: Settings) -> int:
@@ -286,7 +282,8 @@ class _Supervisor:
 
     A worker that exits is replaced on the same socket (connections queued on it wait for the new one);
     one that fails to start (exit code 3) stops them all. SIGTERM/SIGINT/SIGHUP stop every worker
-    gracefully (uvicorn's shutdown: in-flight requests finish); a second signal kills those still running.
+    gracefully (uvicorn's shutdown: in-flight requests get server.shutdown_grace_seconds); a second signal,
+    or STOP_MARGIN seconds more, kills those still running.
     A worker whose supervisor is killed outright stops too (Linux).
     """
 
@@ -350,11 +347,15 @@ class _Supervisor:
         for sock in self.sockets:  # once a worker closes its listener, new connections are refused
             sock.close()
         seen = self.signals
+        deadline = time.monotonic() + self.settings.server.shutdown_grace_seconds + STOP_MARGIN
         for worker in (w for w in self.workers if w is not None):
             while worker.exitcode is None:
                 worker.join(0.2)
-                if self.signals > seen and worker.exitcode is None:
-                    logger.warning("worker [%s] killed", worker.pid)
+                late = time.monotonic() > deadline
+                if (self.signals > seen or late) and worker.exitcode is None:
+                    logger.warning(
+                        "worker [%s] killed%s", worker.pid, " (shutdown grace over)" if late else ""
+                    )
                     worker.kill()
             self._gone(worker)
 
@@ -445,6 +446,7 @@ def _serve(args: argparse.Namespace) -> int:
     refusal = _bind_refusal(settings, "--host" if args.host is not None else "server.host")
     if refusal is not None:
         return _fail(refusal)
+    _raise_open_files_limit(settings)  # inherited by the workers
     host, port = settings.server.host, settings.server.port
     with_workers = f" with {workers} workers" if workers > 1 else ""
     logger.info("responses-gateway %s starting on http://%s:%d%s", __version__, host, port, with_workers)

@@ -3,6 +3,8 @@
     GatewayError                      500 server_error (never raised directly)
     ├── InvalidRequest                400 invalid_request_error
     │   └── PreviousResponseNotFound  400 previous_response_not_found (param previous_response_id)
+    │   ├── RequestTooLarge           413 request_too_large (the body is over limits.max_body_bytes)
+    │   └── RequestTimeout            408 request_timeout (the body came too slowly)
     ├── AuthenticationFailed          401
     ├── NotFound                      404 (unknown response id, unknown model)
     ├── UpstreamError                 502 server_error (backend unreachable or broken)
@@ -10,6 +12,7 @@
     │   └── UpstreamStatusError       the backend's own 4xx status, in our envelope
     ├── RateLimited                   429
     ├── StoreUnavailable              503 (store down or failing over; carries Retry-After)
+    ├── ServerBusy                    503 server_busy (a per-process capacity cap; carries Retry-After)
     └── NotImplementedFeature         400 naming the unsupported field
 
 ConfigError is separate: it only happens at start-up, before any request.
@@ -148,3 +151,31 @@ class TenantRateLimited(RateLimited):
         self.retry_after_ms = retry_ms
         headers = {"Retry-After": str(max(1, -(-retry_ms // 1000))), "retry-after-ms": str(retry_ms)}
         super().__init__(message, headers=headers)
+
+
+class RequestTooLarge(InvalidRequest):
+    """The request body is over `limits.max_body_bytes` (told by Content-Length, or while reading).
+    The connection stays usable: the server discards the rest of the body without keeping it."""
+
+    status_code = 413
+    code = "request_too_large"
+
+
+class RequestTimeout(InvalidRequest):
+    """The request body did not arrive within `server.body_timeout_seconds`; the connection is closed."""
+
+    status_code = 408
+    code = "request_timeout"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"Connection": "close"})
+
+
+class ServerBusy(GatewayError):
+    """A per-process capacity cap is reached (`server.max_streams`); retry shortly."""
+
+    status_code = 503
+    code = "server_busy"
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after)})

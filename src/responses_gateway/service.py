@@ -27,6 +27,7 @@ from responses_gateway.errors import (
     PreviousResponseNotFound,
     StoreUnavailable,
     UpstreamError,
+    UpstreamTimeout,
 )
 from responses_gateway.ids import item_id, new_response_id
 from responses_gateway.protocol.chat import ChatChunk, ChatRequest
@@ -190,21 +191,31 @@ class ResponsesService:
         assert out.response is not None
         yield [tr.terminal_event(out.response)]
 
-    async def respond(self, p: Prepared, ctx: RequestContext) -> bytes:
-        """One create without streaming: the stored response's JSON (no events are built)."""
+    async def respond(self, p: Prepared, ctx: RequestContext, *, timeout: float | None = None) -> bytes:
+        """One create without streaming: the stored response's JSON (no events are built).
+
+        `timeout`: the backend call ends after this many seconds with UpstreamTimeout (a 504); a
+        response it had begun is stored as `failed`, saying so."""
         out = _Outcome()
-        async for _ in self._drive(p, ctx, self._translator(p, events=False), out):
+        async for _ in self._drive(p, ctx, self._translator(p, events=False), out, timeout):
             pass
         if out.failure is not None:
             raise out.failure  # stored as failed; the client gets the backend's 502 / 504
         return out.body
 
     async def _drive(
-        self, p: Prepared, ctx: RequestContext, tr: StreamTranslator, out: _Outcome
+        self,
+        p: Prepared,
+        ctx: RequestContext,
+        tr: StreamTranslator,
+        out: _Outcome,
+        timeout: float | None = None,
     ) -> AsyncGenerator[list[Event], None]:
         """Chunks -> batches of events (never empty), then the store of the settled response (before
         any terminal event)."""
         chunks = self.upstream.stream_chat(p.backend, p.chat_body, authorization=ctx.authorization)
+        if timeout is not None:
+            chunks = _within(chunks, timeout)
         async with aclosing(chunks):
             first = await anext(chunks, None)  # a backend error here is an HTTP error, not an event
             try:
@@ -334,6 +345,25 @@ class ResponsesService:
             last_id=page[-1].id if page else None,
             has_more=len(items) > limit,
         )
+
+
+async def _within(chunks: AsyncGenerator[ChatChunk, None], seconds: float) -> AsyncGenerator[ChatChunk, None]:
+    """`chunks` until `seconds` have passed; then the backend call is closed and UpstreamTimeout raised
+    (server.request_timeout_seconds, the overall deadline of a create without streaming)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    async with aclosing(chunks):
+        while True:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    chunk = await anext(chunks, None)
+            except TimeoutError:
+                raise UpstreamTimeout(
+                    f"The response did not finish within server.request_timeout_seconds ({seconds:g} s).",
+                    code="request_timeout",
+                ) from None
+            if chunk is None:
+                return
+            yield chunk
 
 
 class ItemPage(msgspec.Struct, kw_only=True):

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from responses_gateway.config import MemorySettings, ResponseAPISettings
+from responses_gateway.stores import open_store
+from responses_gateway.stores.base import StoredResponse
 from responses_gateway.stores.memory import MemoryStore
 from tests.stores.records import FakeClock, history, make_record, put_chain
 
@@ -103,3 +106,76 @@ async def test_a_linear_chain_is_one_segment() -> None:
 def test_max_responses_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_responses"):
         MemoryStore(max_responses=0, ttl_seconds=10)
+
+
+def _size(record: StoredResponse) -> int:
+    return len(record.response) + len(record.input_items) + len(record.chat)
+
+
+async def test_max_bytes_evicts_the_oldest_by_stored_bytes() -> None:
+    records = [make_record(text=str(i) * 2000) for i in range(10)]
+    size = _size(records[0])
+    store = MemoryStore(max_responses=1000, ttl_seconds=3600, max_bytes=int(size * 3.5))
+    for record in records:
+        await store.put(record)
+    assert len(store) == 3  # the count bound is far away: the bytes bound decides
+    assert store.stored_bytes == sum(_size(r) for r in records[-3:]) <= size * 3.5
+    for record in records[:-3]:
+        assert await store.get(record.id) is None
+    for record in records[-3:]:
+        assert await store.get(record.id) == record
+
+
+async def test_max_bytes_counts_deletes_replacements_and_evictions() -> None:
+    store = MemoryStore(max_responses=1000, ttl_seconds=3600, max_bytes=10**9)
+    chain = await put_chain(store, 3)
+    assert store.stored_bytes == sum(map(_size, chain))
+    assert await store.delete(chain[1].id)  # a tombstone keeps no bytes
+    assert store.stored_bytes == _size(chain[0]) + _size(chain[2])
+    await store.put(chain[1])  # a retried put brings it back
+    await store.put(chain[2])  # and replaces without counting twice
+    assert store.stored_bytes == sum(map(_size, chain))
+    store.evict(chain[0].id)
+    assert store.stored_bytes == _size(chain[1]) + _size(chain[2])
+    await store.aclose()
+    assert store.stored_bytes == 0
+
+
+async def test_a_chain_in_use_outlives_idle_ones_under_max_bytes() -> None:
+    first = make_record(text="a" * 1000)
+    second = make_record(first, text="b")
+    big = make_record(text="c" * 2000)
+    # room for exactly the active chain and `big`: the idle chain has to go, nothing else
+    store = MemoryStore(
+        max_responses=1000, ttl_seconds=3600, max_bytes=_size(first) + _size(second) + _size(big)
+    )
+    await store.put(first)
+    idle = await put_chain(store, 2)
+    await store.put(second)  # extends the active chain: the idle one is now the oldest
+    await store.put(big)
+    assert [await store.get(r.id) for r in idle] == [None, None]
+    assert await store.get_history(second.id) == history([first, second])
+    assert await store.get(big.id) == big
+    assert store.stored_bytes == _size(first) + _size(second) + _size(big)
+
+
+async def test_a_record_larger_than_max_bytes_is_not_kept(caplog: pytest.LogCaptureFixture) -> None:
+    small = make_record()
+    store = MemoryStore(max_responses=1000, ttl_seconds=3600, max_bytes=_size(small) * 2)
+    huge = make_record(text="z" * 10_000)
+    await store.put(huge)
+    assert await store.get(huge.id) is None
+    assert len(store) == 0 and store.stored_bytes == 0
+    assert "larger than response_api.memory.max_bytes" in caplog.text
+    await store.put(small)  # the store goes on
+    assert await store.get(small.id) == small
+
+
+async def test_open_store_passes_memory_max_bytes() -> None:
+    settings = ResponseAPISettings(store_backend="memory", memory=MemorySettings(max_bytes=12345))
+    store = await open_store(settings)
+    assert isinstance(store, MemoryStore)
+    records = [make_record(text="q" * 1000) for _ in range(5)]
+    for record in records:
+        await store.put(record)
+    assert 0 < store.stored_bytes <= 12345

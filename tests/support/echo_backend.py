@@ -6,10 +6,10 @@ Run it with `python -m tests.support.echo_backend --host 127.0.0.1 --port N [--m
 The reply is `echo: <text of the last user message>`, streamed one word per chunk. Directives in the
 last user message change that (see `_Directives`): `[fail:STATUS]`, `[die-mid-stream]`,
 `[bad-chunk]`, `[stall-mid-stream]`, `[slow:MS]`, `[hang]`, `[reasoning]`, `[refuse]`,
-`[call:NAME {json args}]`. A last `tool` message gives
-`tool said: <content>`; a JSON `response_format` gives `{"echo": "<text>"}`. Directives are removed
-from the echoed text. `GET /_requests` lists what was received (body, authorization, disconnected);
-`POST /_reset` clears it.
+`[call:NAME {json args}]`, `[repeat:N]` (the text N times: a long reply from a short request).
+A last `tool` message gives `tool said: <content>`; a JSON `response_format` gives
+`{"echo": "<text>"}`. Directives are removed from the echoed text. `GET /_requests` lists what
+was received (body, authorization, disconnected); `POST /_reset` clears it.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import orjson
 from aiohttp import web
 
 _SIMPLE_DIRECTIVE = re.compile(
-    r"\[(fail:\d{3}|die-mid-stream|bad-chunk|stall-mid-stream|slow:\d+|hang|reasoning|refuse|bad-usage:\w+)\]"
+    r"\[(fail:\d{3}|die-mid-stream|bad-chunk|stall-mid-stream|slow:\d+|hang|reasoning|refuse|bad-usage:\w+|repeat:\d+)\]"
 )
 _CALL_START = "[call:"
 _CALL_NAME = re.compile(r"([A-Za-z0-9_.-]+)\s*")
@@ -63,6 +63,7 @@ class _Directives:
     reasoning: bool = False
     refuse: bool = False
     bad_usage: str | None = None  # list | str | details: a malformed `usage` in the stream
+    repeat: int = 1
     calls: list[tuple[str, Any]] = field(default_factory=list)
     text_before_calls: str = ""
 
@@ -109,8 +110,12 @@ def _parse_directives(text: str) -> _Directives:
             d.refuse = True
         elif token.startswith("bad-usage:"):
             d.bad_usage = token[10:]
+        elif token.startswith("repeat:"):
+            d.repeat = int(token[7:])
     if found or calls:
         d.text = _SIMPLE_DIRECTIVE.sub("", rest).strip()
+        if d.repeat > 1:
+            d.text = " ".join([d.text] * d.repeat)
         d.text_before_calls = _SIMPLE_DIRECTIVE.sub("", before_calls or "").strip()
     return d
 

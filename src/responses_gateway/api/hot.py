@@ -13,21 +13,34 @@ Behaviour kept from Starlette, on purpose:
 - a stream stops when the client disconnects (the `http.disconnect` message is watched while the
   stream runs, as `StreamingResponse` does under ASGI spec 2.3): the service sees the cancellation
   and stores what was generated as `cancelled`.
+
+Added here (slow or abusive clients, docs/SECURITY.md):
+- the body is read by `api/body.py` (size and time bounded: 413, 408);
+- a create without streaming is watched for `http.disconnect` too: a client that leaves stops the
+  backend call, and the response is stored as `cancelled`;
+- a stream whose client stops reading is dropped: a write that waits longer than
+  `server.stream_send_timeout_seconds` for the socket (uvicorn blocks `send` while the transport's
+  buffer is full, so at most that buffer and one batch of events are held) ends the stream; the
+  service stores the response as it does on a disconnect, and the connection is aborted (through
+  the server's `responses_gateway.abort` scope extension when it has one, `server.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.datastructures import QueryParams
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
+from responses_gateway.api.body import read_body
+from responses_gateway.api.capacity import ABORT_EXTENSION
 from responses_gateway.api.edge import request_context
 from responses_gateway.api.error_handlers import EXCEPTION_HANDLERS
 from responses_gateway.api.routes import (
@@ -39,6 +52,10 @@ from responses_gateway.api.routes import (
     service_of,
 )
 from responses_gateway.api.sse import sse_stream
+
+log = logging.getLogger("responses_gateway.api")
+T = TypeVar("T")
+CLIENT_CLOSED = 499  # the status counted for a request whose client left before its answer
 
 CREATE_ROUTE = "/v1/responses"
 RETRIEVE_ROUTE = "/v1/responses/{id}"
@@ -55,6 +72,7 @@ _SSE_START: Message = {
 _SSE_END: Message = {"type": "http.response.body", "body": b"", "more_body": False}
 
 Handler = Callable[[AppState, Scope, Receive], Awaitable["bytes | EventStream"]]
+Sent = Callable[[], Awaitable[None]]
 
 
 def hot_route(scope: Scope) -> tuple[str, Handler] | None:
@@ -69,26 +87,13 @@ def hot_route(scope: Scope) -> tuple[str, Handler] | None:
     return None
 
 
-async def _body(receive: Receive) -> bytes:
-    """The whole request body (what `Request.body()` reads)."""
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.request":
-            body: bytes = message.get("body", b"")
-            if not message.get("more_body", False):
-                if not chunks:
-                    return body
-                chunks.append(body)
-                return b"".join(chunks)
-            chunks.append(body)
-        elif message["type"] == "http.disconnect":
-            raise ClientDisconnect()
-
-
 async def _create(state: AppState, scope: Scope, receive: Receive) -> bytes | EventStream:
     service = service_of(state)
-    return await create(service, await _body(receive), request_context(scope), state.limiter)
+    capacity = state.capacity
+    body = await read_body(
+        receive, scope["headers"], max_bytes=capacity.max_body_bytes, timeout=capacity.body_timeout
+    )
+    return await _until_disconnect(create(service, body, request_context(scope), state), receive)
 
 
 async def _retrieve(state: AppState, scope: Scope, receive: Receive) -> bytes:
@@ -116,6 +121,9 @@ async def serve_hot(
     try:
         try:
             result = await handler(state, scope, receive)
+        except ClientDisconnect:
+            status = CLIENT_CLOSED  # nobody to answer
+            return
         except Exception as exc:
             error_handler, unexpected = _handler_for(exc)
             response = await error_handler(Request(scope, receive), exc)
@@ -134,7 +142,7 @@ async def serve_hot(
             )
             await send({"type": "http.response.body", "body": result})
         else:
-            await _stream(result, receive, send)
+            await _stream(result, scope, receive, send, state.capacity.stream_send_timeout)
         status = 200
     finally:
         state.metrics.observe_request(route, scope["method"], status, time.perf_counter() - start)
@@ -160,7 +168,34 @@ class _Watch:
                 return
 
 
-async def _stream(result: EventStream, receive: Receive, send: Send) -> None:
+async def _until_disconnect(work: Awaitable[T], receive: Receive) -> T:
+    """`work`, cancelled if the client disconnects meanwhile (then ClientDisconnect is raised)."""
+    task = asyncio.current_task()
+    assert task is not None
+    watch = _Watch(task)
+    watcher = asyncio.get_running_loop().create_task(watch.run(receive))
+    try:
+        return await work
+    except asyncio.CancelledError:
+        if not watch.fired or task.uncancel() > 0:
+            raise
+        raise ClientDisconnect() from None
+    finally:
+        watch.active = False
+        watcher.cancel()
+
+
+def _abort(scope: Scope) -> None:
+    """Drop the connection now, unsent bytes and all, if the server offers a way (`server.py`);
+    otherwise the server closes it when the request ends."""
+    extension = scope.get("extensions", {}).get(ABORT_EXTENSION)
+    if extension is not None:
+        extension["abort"]()
+
+
+async def _stream(
+    result: EventStream, scope: Scope, receive: Receive, send: Send, send_timeout: float
+) -> None:
     """Send the events as SSE. A disconnect cancels this task while it waits (for the backend or the
     socket); the cancellation reaches the service's generators, which store the response as
     `cancelled`, and ends here: the request itself ends normally, as with Starlette.
@@ -171,15 +206,38 @@ async def _stream(result: EventStream, receive: Receive, send: Send) -> None:
     assert task is not None
     watch = _Watch(task)
     watcher = asyncio.get_running_loop().create_task(watch.run(receive))
+    stalled = False
     try:
-        await send(_SSE_START)
         async with aclosing(sse_stream(result.first, result.rest)) as chunks:
-            async for chunk in chunks:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send(_SSE_END)
+            stalled = not await _send_within(send, _SSE_START, send_timeout)
+            if not stalled:
+                async for chunk in chunks:
+                    message = {"type": "http.response.body", "body": chunk, "more_body": True}
+                    if not await _send_within(send, message, send_timeout):
+                        stalled = True
+                        break  # closing `chunks` stores the response, as on a disconnect
+        if not stalled:
+            stalled = not await _send_within(send, _SSE_END, send_timeout)
     except asyncio.CancelledError:
         if not watch.fired or task.uncancel() > 0:
             raise
     finally:
         watch.active = False
         watcher.cancel()
+        await result.rest.aclose()  # already closed with `chunks`, unless it never started
+    if stalled:
+        log.warning(
+            "a stream's client stopped reading for server.stream_send_timeout_seconds (%g s): stream dropped",
+            send_timeout,
+        )
+        _abort(scope)
+
+
+async def _send_within(send: Send, message: Message, seconds: float) -> bool:
+    """Send `message`; False if the socket took no more of the stream for `seconds`."""
+    try:
+        async with asyncio.timeout(seconds):
+            await send(message)
+    except TimeoutError:
+        return False
+    return True

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import msgspec
 import orjson
@@ -12,6 +12,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from responses_gateway.api.body import read_body
+from responses_gateway.api.capacity import Capacity
 from responses_gateway.api.edge import request_context
 from responses_gateway.api.sse import sse_stream
 from responses_gateway.errors import InvalidRequest, NotFound, StoreUnavailable
@@ -34,6 +36,7 @@ class AppState:
     upstream: HTTPUpstream
     metrics: Metrics
     limiter: RateLimiter
+    capacity: Capacity = field(default_factory=Capacity)
 
 
 def _state(request: Request) -> AppState:
@@ -57,6 +60,17 @@ def _json(data: msgspec.Struct | bytes, status: int = 200) -> Response:
     return Response(body, status_code=status, media_type="application/json")
 
 
+async def _body(request: Request) -> bytes:
+    """The request body, bounded in size and time (`api/body.py`)."""
+    capacity = _state(request).capacity
+    return await read_body(
+        request.receive,
+        request.scope["headers"],
+        max_bytes=capacity.max_body_bytes,
+        timeout=capacity.body_timeout,
+    )
+
+
 def _ctx(request: Request) -> RequestContext:
     """The tenant (owner) and the Authorization a backend may get, as the edge set them."""
     return request_context(request.scope)
@@ -71,18 +85,28 @@ class EventStream:
 
 
 async def create(
-    service: ResponsesService, body: bytes, ctx: RequestContext, limiter: RateLimiter
+    service: ResponsesService, body: bytes, ctx: RequestContext, state: AppState
 ) -> bytes | EventStream:
     """The one place that decides between a stream of events and one JSON reply.
 
     Errors before the first event are raised (an HTTP error status), never streamed. The tenant's
-    rate limits are checked before the backend is called (a stream holds a slot until it ends)."""
+    rate limits are checked before the backend is called. A reply has an overall deadline
+    (`server.request_timeout_seconds`); a stream holds one of the process's stream slots
+    (`server.max_streams`, a 503 before the backend is called when none is free) and, with
+    `limits.concurrent_streams`, one of its tenant's, until it ends."""
+    capacity = state.capacity
     prepared = await service.prepare(parse_create(body), ctx)
-    slot = await limiter.admit(ctx.owner, stream=prepared.stream)
     if not prepared.stream:
-        return await service.respond(prepared, ctx)
+        await state.limiter.admit(ctx.owner, stream=False)
+        return await service.respond(prepared, ctx, timeout=capacity.request_timeout)
+    capacity.streams.take()
+    try:
+        slot = await state.limiter.admit(ctx.owner, stream=True)
+    except BaseException:
+        capacity.streams.release()
+        raise
     events = service.stream(prepared, ctx)
-    events = events if slot is None else holding(slot, events)
+    events = capacity.streams.hold(events if slot is None else holding(slot, events))
     try:
         first = await anext(events)
     except BaseException:
@@ -98,7 +122,7 @@ def check_retrieve_query(stream: str | None) -> None:
 
 async def create_response(request: Request) -> Response:
     state = _state(request)
-    result = await create(service_of(state), await request.body(), _ctx(request), state.limiter)
+    result = await create(service_of(state), await _body(request), _ctx(request), state)
     if isinstance(result, bytes):
         return _json(result)
     return StreamingResponse(
@@ -144,7 +168,7 @@ async def list_input_items(request: Request) -> Response:
 
 async def chat_completions(request: Request) -> Response:
     """Pass-through to the backend serving the model (the gateway is a router too)."""
-    raw = await request.body()
+    raw = await _body(request)
     body = parse_json(raw)
     if not isinstance(body, dict) or not isinstance(body.get("model"), str):
         raise InvalidRequest("Missing required parameter: 'model'.", param="model")

@@ -22,7 +22,11 @@ Loader = Callable[["ResponseAPISettings"], Awaitable[ResponseStore]]
 async def _memory(settings: ResponseAPISettings) -> ResponseStore:
     from responses_gateway.stores.memory import MemoryStore
 
-    return MemoryStore(max_responses=settings.memory_max_responses, ttl_seconds=settings.ttl_seconds)
+    return MemoryStore(
+        max_responses=settings.memory_max_responses,
+        ttl_seconds=settings.ttl_seconds,
+        max_bytes=settings.memory.max_bytes,
+    )
 
 
 async def _sqlite(settings: ResponseAPISettings) -> ResponseStore:

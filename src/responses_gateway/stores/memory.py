@@ -5,6 +5,7 @@ Nothing here awaits, so every method runs to completion without interleaving on 
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -16,6 +17,8 @@ from responses_gateway.ids import response_id_of_item
 from responses_gateway.stores.base import ChainIncomplete, StoredResponse, find_item
 
 __all__ = ["MemoryStore"]
+
+log = logging.getLogger("responses_gateway.stores")
 
 _DELETED = b""  # the chat of a tombstone: left out of every history (a real chat is at least `[]`)
 
@@ -54,8 +57,16 @@ class _Entry:
     created_at: int
 
 
+def _size(entry: _Entry) -> int:
+    """The stored bytes of a record: its response, input items and chat."""
+    chat = entry.segment.chats[entry.index]
+    return len(entry.response) + len(entry.input_items) + (len(chat) if chat else 0)
+
+
 class MemoryStore:
-    """Keeps at most `max_responses` records; when full, drops the least recently written-or-extended.
+    """Keeps at most `max_responses` records and `max_bytes` stored bytes (response + input items +
+    chat of every record); beyond either, drops the least recently written-or-extended.
+    A record larger than `max_bytes` on its own is not kept (a warning says so).
 
     A put moves its segment and every ancestor segment to the most-recent end (it extends their expiry),
     so a conversation in use outlives idle ones, and the front is also the next to expire. Evicting a
@@ -65,11 +76,20 @@ class MemoryStore:
     backend_name = "memory"
 
     def __init__(
-        self, max_responses: int, ttl_seconds: int, *, clock: Callable[[], float] = time.monotonic
+        self,
+        max_responses: int,
+        ttl_seconds: int,
+        *,
+        max_bytes: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if max_responses < 1:
             raise ValueError("max_responses must be at least 1")
+        if max_bytes is not None and max_bytes < 1:
+            raise ValueError("max_bytes must be at least 1")
         self._max = max_responses
+        self._max_bytes = max_bytes
+        self._bytes = 0  # the stored bytes of every record kept
         self._ttl = ttl_seconds
         self._clock = clock
         self._entries: dict[str, _Entry] = {}
@@ -78,6 +98,11 @@ class MemoryStore:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    @property
+    def stored_bytes(self) -> int:
+        """The stored bytes of every record kept (what `max_bytes` bounds)."""
+        return self._bytes
 
     async def put(self, record: StoredResponse) -> None:
         now = self._clock()
@@ -93,6 +118,21 @@ class MemoryStore:
         self._extend(segment, now)
         while len(self._entries) > self._max:
             self._evict_one()
+        if self._max_bytes is not None and self._bytes > self._max_bytes:
+            self._evict_bytes(record, self._max_bytes)
+
+    def _evict_bytes(self, record: StoredResponse, max_bytes: int) -> None:
+        while self._bytes > max_bytes and self._entries:
+            self._evict_one()
+        if record.id not in self._entries:
+            size = len(record.response) + len(record.input_items) + len(record.chat)
+            log.warning(
+                "memory store: response %s (%d bytes) is larger than response_api.memory.max_bytes "
+                "(%d): not kept",
+                record.id,
+                size,
+                max_bytes,
+            )
 
     async def get(self, response_id: str, *, owner: str = "") -> StoredResponse | None:
         entry = self._live(response_id, owner)
@@ -139,6 +179,7 @@ class MemoryStore:
         entry = self._live(response_id, owner)
         if entry is None or not entry.segment.chats[entry.index]:
             return False
+        self._bytes -= _size(entry)
         entry.segment.chats[entry.index] = _DELETED
         entry.segment.deleted += 1
         entry.response = entry.input_items = b""
@@ -155,6 +196,7 @@ class MemoryStore:
     async def aclose(self) -> None:
         self._entries.clear()
         self._segments.clear()
+        self._bytes = 0
 
     def evict(self, response_id: str) -> None:
         """Drop one record as the bound does (its descendants' histories become ChainIncomplete)."""
@@ -169,11 +211,13 @@ class MemoryStore:
     def _replace(self, entry: _Entry, record: StoredResponse) -> None:
         # A retried put: same place in the chain, content replaced (a tombstone comes back).
         segment = entry.segment
+        self._bytes -= _size(entry)
         if not segment.chats[entry.index]:
             segment.deleted -= 1
         segment.chats[entry.index] = record.chat
         entry.response, entry.input_items = record.response, record.input_items
         entry.created_at = record.created_at
+        self._bytes += _size(entry)
 
     def _append(self, record: StoredResponse, now: float) -> _Segment:
         parent_id = record.previous_response_id
@@ -190,7 +234,7 @@ class MemoryStore:
                 segment = self._new_segment(record.owner, tip, parent.index + 1, None, now)
         segment.ids.append(record.id)
         segment.chats.append(record.chat)
-        self._entries[record.id] = _Entry(
+        entry = _Entry(
             segment=segment,
             index=len(segment.ids) - 1,
             parent=parent_id,
@@ -198,6 +242,8 @@ class MemoryStore:
             input_items=record.input_items,
             created_at=record.created_at,
         )
+        self._entries[record.id] = entry
+        self._bytes += _size(entry)
         return segment
 
     def _new_segment(
@@ -241,6 +287,7 @@ class MemoryStore:
         entry = self._entries.pop(response_id, None)
         if entry is None:
             return
+        self._bytes -= _size(entry)
         segment = entry.segment
         if segment.chats[entry.index] == _DELETED:
             segment.deleted -= 1

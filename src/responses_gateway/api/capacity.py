@@ -1,0 +1,68 @@
+"""Per-process capacity of the request path: the limits the handlers apply, and the open-stream cap.
+
+`Capacity.from_settings` reads `server.*` and `limits.max_body_bytes`; `AppState.capacity` carries it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass, field
+
+from responses_gateway.config import Settings
+from responses_gateway.errors import ServerBusy
+from responses_gateway.protocol.events import Event
+
+# scope["extensions"][ABORT_EXTENSION]["abort"]() drops the connection at once (set by `server.py`)
+ABORT_EXTENSION = "responses_gateway.abort"
+
+
+class StreamSlots:
+    """Counts the open SSE streams of this process; `take` refuses one over `limit` (a 503)."""
+
+    __slots__ = ("limit", "open")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.open = 0
+
+    def take(self) -> None:
+        if self.open >= self.limit:
+            raise ServerBusy(
+                f"This gateway process has too many open streams (server.max_streams: {self.limit}); "
+                "retry shortly."
+            )
+        self.open += 1
+
+    def release(self) -> None:
+        self.open -= 1
+
+    async def hold(self, events: AsyncGenerator[list[Event], None]) -> AsyncGenerator[list[Event], None]:
+        """`events`, holding a slot (already taken) until they end or are closed."""
+        try:
+            async for batch in events:
+                yield batch
+        finally:
+            self.release()
+            await events.aclose()
+
+
+@dataclass(frozen=True, slots=True)
+class Capacity:
+    """What the handlers bound. The defaults are the settings' defaults."""
+
+    max_body_bytes: int = 16 * 1024 * 1024
+    body_timeout: float = 30.0
+    request_timeout: float = 600.0
+    stream_send_timeout: float = 30.0
+    streams: StreamSlots = field(default_factory=lambda: StreamSlots(500))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Capacity:
+        server = settings.server
+        return cls(
+            max_body_bytes=settings.limits.max_body_bytes,
+            body_timeout=server.body_timeout_seconds,
+            request_timeout=server.request_timeout_seconds,
+            stream_send_timeout=server.stream_send_timeout_seconds,
+            streams=StreamSlots(server.max_streams),
+        )
