@@ -68,6 +68,9 @@ def _serve(settings: Settings) -> Iterator[str]:
         thread.join(timeout=30)
 
 
+JSON_TYPE = {"content-type": "application/json"}
+
+
 def _error(response: httpx.Response, status: int) -> dict[str, Any]:
     assert response.status_code == status, response.text
     error: dict[str, Any] = response.json()["error"]
@@ -142,7 +145,7 @@ def test_a_body_over_the_limit_is_a_413_and_the_connection_serves_on(small_body_
                 yield b"y" * 1000
             yield b'"}'
 
-        error = _error(client.post("/v1/responses", content=chunked()), 413)
+        error = _error(client.post("/v1/responses", content=chunked(), headers=JSON_TYPE), 413)
         assert "limits.max_body_bytes" in error["message"]
         # the Starlette routes read bodies the same way
         error = _error(
