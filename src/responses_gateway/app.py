@@ -43,7 +43,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Starlet
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        upstream = HTTPUpstream(settings.backends)
+        upstream = HTTPUpstream(settings.backends, max_event_bytes=settings.limits.max_completion_bytes)
         await upstream.start()
         api = settings.response_api
         service: ResponsesService | None = None
@@ -58,7 +58,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Starlet
                 log.warning("%s store: stored responses are lost when the gateway restarts", name)
             log.info("Response API enabled with %s backend", api.store_backend)
             instrumented = InstrumentedStore(store, metrics.store_seconds, metrics.store_errors)
-            service = ResponsesService(instrumented, upstream, api)
+            service = ResponsesService(instrumented, upstream, api, limits=settings.limits)
         else:
             log.info("Response API disabled")
         app.state.gateway = AppState(service=service, upstream=upstream, metrics=metrics)

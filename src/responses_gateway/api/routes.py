@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ from responses_gateway.protocol.events import Event
 from responses_gateway.service import RequestContext, ResponsesService
 from responses_gateway.upstream.http import HTTPUpstream
 
+log = logging.getLogger("responses_gateway.api")
 _encode = msgspec.json.Encoder().encode
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -70,7 +72,7 @@ async def create(service: ResponsesService, body: bytes, ctx: RequestContext) ->
     """The one place that decides between a stream of events and one JSON reply.
 
     Errors before the first event are raised (an HTTP error status), never streamed."""
-    prepared = await service.prepare(parse_create(body), ctx)
+    prepared = await service.prepare(parse_create(body, service.request_limits), ctx)
     if not prepared.stream:
         return await service.respond(prepared, ctx)
     events = service.stream(prepared, ctx)
@@ -166,7 +168,8 @@ async def ready(request: Request) -> Response:
         return _json(orjson.dumps({"status": "ready", "store": None}))
     try:
         await service.store.ping()
-    except StoreUnavailable as exc:
+    except StoreUnavailable as exc:  # the detail (addresses, driver words) only in our log
+        log.warning("/ready: the %s store is unavailable: %s", service.store.backend_name, exc.detail)
         reason = {"status": "not_ready", "store": service.store.backend_name, "reason": exc.message}
         return _json(orjson.dumps(reason), 503)
     return _json(orjson.dumps({"status": "ready", "store": service.store.backend_name}))
