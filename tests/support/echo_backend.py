@@ -358,6 +358,9 @@ async def _leak_auth(request: web.Request, status: int) -> web.StreamResponse:
         return _error(status, message, _ERROR_TYPES.get(status, "server_error"), None, None)
     resp = web.StreamResponse(headers=_SSE_HEADERS)
     await resp.prepare(request)
+    delta = {"index": 0, "delta": {"role": "assistant", "content": "hi"}, "finish_reason": None}
+    chunk = {"id": "chatcmpl-leak", "object": "chat.completion.chunk", "created": 0, "model": "m"}
+    await resp.write(b"data: " + orjson.dumps({**chunk, "choices": [delta]}) + b"\n\n")  # then, mid-stream:
     await resp.write_eof(b"data: " + orjson.dumps({"error": {"message": message}}) + b"\n\n")
     return resp
 
