@@ -141,6 +141,7 @@ class StoreUnavailable(GatewayError):
     def __init__(self, detail: str, *, retry_after: int = 1) -> None:
         super().__init__(self.PUBLIC_MESSAGE, headers={"Retry-After": str(retry_after)})
         self.detail = detail
+        self.logged = False  # set by whoever logged the detail, so it is logged once
 
     def __str__(self) -> str:
         return self.detail

@@ -205,7 +205,8 @@ class ResponsesService:
             async for batch in self._drive(p, ctx, tr, out):
                 yield batch
         except StoreUnavailable as exc:
-            log.warning("storing %s failed: %s", p.response_id, exc.detail)
+            if not exc.logged:
+                log.warning("storing %s failed: %s", p.response_id, exc.detail)
             yield [tr.error_event("store_unavailable", f"The response could not be stored. {exc.message}")]
             return
         assert out.response is not None
@@ -323,6 +324,7 @@ class ResponsesService:
             return
         exc = task.exception()
         if isinstance(exc, StoreUnavailable):
+            exc.logged = True
             log.warning("storing a response failed: %s", exc.detail)
         else:
             log.error("storing a response failed", exc_info=exc)

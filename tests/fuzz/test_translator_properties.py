@@ -86,6 +86,8 @@ def _calls(draw: st.DrawFn) -> list[dict[str, Any]]:
 _REASONING = st.builds(
     lambda t: {"type": "reasoning", "summary": [{"type": "summary_text", "text": t}]}, TEXT
 )
+
+
 def _flatten(blocks: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
     """The blocks' items in order; call ids made unique per block (a valid list has no duplicates)."""
     return [

@@ -30,7 +30,7 @@ def error_response(
 
 async def gateway_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GatewayError)
-    if isinstance(exc, StoreUnavailable):  # the client gets the generic message; we keep the detail
+    if isinstance(exc, StoreUnavailable) and not exc.logged:  # the client gets the generic message
         log.warning("store unavailable on %s %s: %s", request.method, request.url.path, exc.detail)
     return Response(
         orjson.dumps(exc.to_dict()),
