@@ -66,7 +66,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Starlet
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        upstream = HTTPUpstream(settings.backends)
+        upstream = HTTPUpstream(settings.backends, max_event_bytes=settings.limits.max_completion_bytes)
         await upstream.start()
         api = settings.response_api
         service: ResponsesService | None = None
@@ -82,7 +82,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Starlet
                 log.warning("%s store: stored responses are lost when the gateway restarts", name)
             log.info("Response API enabled with %s backend", api.store_backend)
             instrumented = InstrumentedStore(store, metrics.store_seconds, metrics.store_errors)
-            service = ResponsesService(instrumented, upstream, api)
+            service = ResponsesService(instrumented, upstream, api, limits=settings.limits)
         else:
             log.info("Response API disabled")
         limiter = build_rate_limiter(store, settings.limits)

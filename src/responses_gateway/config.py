@@ -26,6 +26,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from responses_gateway.errors import ConfigError
+from responses_gateway.redaction import mask_url
 from responses_gateway.stores import BACKENDS
 
 __all__ = [
@@ -487,13 +488,17 @@ def load_settings(path: str | Path, environ: Mapping[str, str] | None = None) ->
 
 
 def redacted(settings: Settings) -> dict[str, Any]:
-    """The effective config with secrets replaced by `***`, for `check-config`."""
+    """The effective config with secrets replaced by `***`, for `check-config`: the values of
+    SECRET_KEYS, and the user info of every URL or address (`https://user:pw@host` ->
+    `https://***@host`, `redis://:pw@host:6379` -> `redis://***@host:6379`)."""
 
     def walk(v: Any) -> Any:
         if isinstance(v, dict):
             return {k: ("***" if k in SECRET_KEYS and x else walk(x)) for k, x in v.items()}
         if isinstance(v, list):
             return [walk(x) for x in v]
+        if isinstance(v, str):
+            return mask_url(v)
         return v
 
     result: dict[str, Any] = walk(settings.model_dump(mode="json"))

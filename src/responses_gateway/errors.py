@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from responses_gateway.protocol.errors import shown
+
 
 class ConfigError(Exception):
     """The configuration is invalid; the message names the key and is shown without a traceback."""
@@ -74,7 +76,7 @@ class PreviousResponseNotFound(InvalidRequest):
 
     def __init__(self, response_id: str) -> None:
         super().__init__(
-            f"Previous response with id '{response_id}' not found.",
+            f"Previous response with id '{shown(response_id)}' not found.",
             param="previous_response_id",
         )
 
@@ -131,12 +133,21 @@ class UpstreamStatusError(UpstreamError):
 
 
 class StoreUnavailable(GatewayError):
+    """The store failed. `detail` (the driver's words, addresses included) is for our log only;
+    clients get `message`, the same generic sentence whatever happened."""
+
     status_code = 503
     error_type = "server_error"
     code = "store_unavailable"
+    PUBLIC_MESSAGE = "The response store is unavailable."
 
-    def __init__(self, message: str, *, retry_after: int = 1) -> None:
-        super().__init__(message, headers={"Retry-After": str(retry_after)})
+    def __init__(self, detail: str, *, retry_after: int = 1) -> None:
+        super().__init__(self.PUBLIC_MESSAGE, headers={"Retry-After": str(retry_after)})
+        self.detail = detail
+        self.logged = False  # set by whoever logged the detail, so it is logged once
+
+    def __str__(self) -> str:
+        return self.detail
 
 
 class TenantRateLimited(RateLimited):

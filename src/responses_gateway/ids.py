@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 import re
 
-_RESP = re.compile(r"^resp_([0-9a-f]{48})$")
-_ITEM = re.compile(r"^([a-z]+)_([0-9a-f]{48})([0-9a-f]{4})$")
+_RESP = re.compile(r"^resp_([0-9a-f]{48})\Z")  # \Z: `$` would let a trailing "\n" in
+_ITEM = re.compile(r"^([a-z]+)_([0-9a-f]{48})([0-9a-f]{4})\Z")
 TAG_LEN = 16
 INPUT_INDEX_BASE = 0x8000  # item indexes >= this belong to a response's input, below to its output
 
@@ -33,6 +33,8 @@ def thread_tag(response_id: str) -> str | None:
 
 
 def is_response_id(value: str) -> bool:
+    """True for a response id of ours: the only kind a store can hold (checked before any store
+    access, so nothing else becomes part of a store key)."""
     return _RESP.match(value) is not None
 
 
@@ -45,3 +47,14 @@ def response_id_of_item(value: str) -> str | None:
     """The response an item id of ours belongs to, or None for ids made elsewhere."""
     m = _ITEM.match(value)
     return f"resp_{m.group(2)}" if m else None
+
+
+# The shape of an item id asked for (`after`): ours, or one a client chose itself (input items keep
+# the ids they came with): printable ASCII, no spaces, at most this long. Others are not looked for.
+MAX_ITEM_ID_CHARS = 256
+_ANY_ITEM = re.compile(rf"^[\x21-\x7e]{{1,{MAX_ITEM_ID_CHARS}}}\Z")
+
+
+def is_item_id(value: str) -> bool:
+    """True for an id of the shape an item id asked for may have (see MAX_ITEM_ID_CHARS)."""
+    return _ANY_ITEM.match(value) is not None

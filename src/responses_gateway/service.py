@@ -19,7 +19,7 @@ from typing import Protocol, cast
 
 import msgspec
 
-from responses_gateway.config import BackendSettings, ResponseAPISettings
+from responses_gateway.config import BackendSettings, LimitSettings, ResponseAPISettings
 from responses_gateway.crypto import ReasoningCipher
 from responses_gateway.errors import (
     InvalidRequest,
@@ -29,10 +29,12 @@ from responses_gateway.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from responses_gateway.ids import item_id, new_response_id
+from responses_gateway.ids import is_item_id, is_response_id, item_id, new_response_id, response_id_of_item
 from responses_gateway.protocol.chat import ChatChunk, ChatRequest
+from responses_gateway.protocol.errors import shown
 from responses_gateway.protocol.events import Event
 from responses_gateway.protocol.items import InputItem, Item, ItemReference, Reasoning
+from responses_gateway.protocol.parse import RequestLimits
 from responses_gateway.protocol.request import CreateRequest
 from responses_gateway.protocol.response import Deleted, Response
 from responses_gateway.stores.base import ChainIncomplete, ResponseStore, StoredResponse
@@ -103,11 +105,24 @@ class ResponsesService:
         upstream: Upstream,
         settings: ResponseAPISettings,
         *,
+        limits: LimitSettings | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.upstream = upstream
         self.settings = settings
+        limits = limits or LimitSettings()
+        # what `protocol.parse_create` checks a create body against (routes pass it in)
+        self.request_limits = RequestLimits(
+            max_json_depth=limits.max_json_depth,
+            max_input_items=limits.max_input_items,
+            max_tools=limits.max_tools,
+            max_metadata_pairs=limits.max_metadata_pairs,
+            max_metadata_key_chars=limits.max_metadata_key_chars,
+            max_metadata_value_chars=limits.max_metadata_value_chars,
+            max_output_tokens=limits.max_output_tokens,
+        )
+        self.max_completion_bytes = limits.max_completion_bytes
         self._clock = clock
         self._tasks: set[asyncio.Task[None]] = set()
         self._cipher = ReasoningCipher(settings.encryption_key) if settings.encryption_key else None
@@ -120,6 +135,8 @@ class ResponsesService:
         tools = ToolMap(req.tools, reject_hosted=self.settings.reject_hosted_tools)
         backend = self.upstream.backend_for(req.model)
         prev = req.previous_response_id
+        if prev is not None and not is_response_id(prev):
+            raise PreviousResponseNotFound(prev)  # not an id of ours: no store holds it, none is asked
         history = await self._history(prev, ctx) if prev else []
         response_id = new_response_id(prev)
         raw_items = normalize_input(req.input, response_id)
@@ -135,8 +152,8 @@ class ResponsesService:
             history = await self.store.get_history(prev, owner=ctx.owner)
         except ChainIncomplete as exc:
             raise InvalidRequest(
-                f"Previous response with id '{prev}' has an incomplete history "
-                f"(an earlier turn, {exc.missing_id}, is gone: expired or evicted).",
+                f"Previous response with id '{shown(prev)}' has an incomplete history "
+                f"(an earlier turn, {shown(exc.missing_id)}, is gone: expired or evicted).",
                 param="previous_response_id",
                 code="previous_response_not_found",
             ) from None
@@ -147,11 +164,14 @@ class ResponsesService:
     async def _resolve(self, items: list[InputItem], ctx: RequestContext) -> list[Item]:
         """Replace each `item_reference` by its stored item; the look-ups run concurrently (one
         round trip of latency however many references a full-history client sends)."""
-        ids = sorted(set(references(items)))
-        if not ids:
+        refs = set(references(items))
+        if not refs:
             return cast("list[Item]", items)  # no ItemReference among them
+        # only ids of our shape can name a stored item: the others are not found, without a store call
+        ids = sorted(i for i in refs if response_id_of_item(i) is not None)
         found = await asyncio.gather(*(self.store.get_item(i, owner=ctx.owner) for i in ids))
-        by_id = dict(zip(ids, found, strict=True))
+        by_id: dict[str, bytes | None] = dict.fromkeys(refs)
+        by_id.update(zip(ids, found, strict=True))
         resolved: list[Item] = []
         for i, item in enumerate(items):
             if not isinstance(item, ItemReference):
@@ -159,7 +179,7 @@ class ResponsesService:
                 continue
             stored = by_id[item.id]
             if stored is None:
-                raise InvalidRequest(f"Item with id '{item.id}' not found.", param=f"input[{i}].id")
+                raise InvalidRequest(f"Item with id '{shown(item.id)}' not found.", param=f"input[{i}].id")
             resolved.append(_decode_item(stored))
         return resolved
 
@@ -186,7 +206,9 @@ class ResponsesService:
             async for batch in self._drive(p, ctx, tr, out):
                 yield batch
         except StoreUnavailable as exc:
-            yield [tr.error_event("store_unavailable", f"The response could not be stored: {exc.message}")]
+            if not exc.logged:
+                log.warning("storing %s failed: %s", p.response_id, exc.detail)
+            yield [tr.error_event("store_unavailable", f"The response could not be stored. {exc.message}")]
             return
         assert out.response is not None
         yield [tr.terminal_event(out.response)]
@@ -218,20 +240,32 @@ class ResponsesService:
             chunks = _within(chunks, timeout)
         async with aclosing(chunks):
             first = await anext(chunks, None)  # a backend error here is an HTTP error, not an event
+            limit = self.max_completion_bytes
             try:
                 if events := tr.start():
                     yield events
                 if first is not None:
                     if events := tr.feed(first):
                         yield events
-                    async for chunk in chunks:
-                        if events := tr.feed(chunk):
-                            yield events
+                    if tr.completion_bytes <= limit:
+                        async for chunk in chunks:
+                            if events := tr.feed(chunk):
+                                yield events
+                            if tr.completion_bytes > limit:
+                                break
+                if tr.completion_bytes > limit:
+                    await chunks.aclose()  # closes the backend's connection now: it stops generating
+                    log.warning(
+                        "%s: the completion passed limits.max_completion_bytes (%d): cut, incomplete",
+                        p.response_id,
+                        limit,
+                    )
+                    tr.cut()
                 response, closing = tr.finish(int(self._clock()))
             except UpstreamError as exc:
                 log.warning("backend failed mid-stream for %s: %s", p.response_id, exc.message)
                 out.failure = exc
-                response, closing = tr.fail("server_error", f"The backend failed mid-stream: {exc.message}")
+                response, closing = tr.fail("server_error", exc.message)
             except (asyncio.CancelledError, GeneratorExit):
                 # the client went away: the backend request is closed by aclosing; keep what we have
                 cancelled, _ = tr.fail("cancelled", "The client disconnected.", status="cancelled")
@@ -301,7 +335,8 @@ class ResponsesService:
             return
         exc = task.exception()
         if isinstance(exc, StoreUnavailable):
-            log.warning("storing a response failed: %s", exc.message)
+            exc.logged = True
+            log.warning("storing a response failed: %s", exc.detail)
         else:
             log.error("storing a response failed", exc_info=exc)
 
@@ -314,29 +349,32 @@ class ResponsesService:
 
     async def get(self, response_id: str, ctx: RequestContext) -> bytes:
         """The stored Response JSON, byte for byte."""
-        record = await self.store.get(response_id, owner=ctx.owner)
+        record = await self.store.get(_checked(response_id), owner=ctx.owner)
         if record is None:
-            raise NotFound(f"Response with id '{response_id}' not found.", param="response_id")
+            raise _not_found(response_id)
         return record.response
 
     async def delete(self, response_id: str, ctx: RequestContext) -> Deleted:
-        if not await self.store.delete(response_id, owner=ctx.owner):
-            raise NotFound(f"Response with id '{response_id}' not found.", param="response_id")
+        if not await self.store.delete(_checked(response_id), owner=ctx.owner):
+            raise _not_found(response_id)
         return Deleted(response_id)
 
     async def list_input_items(
         self, response_id: str, ctx: RequestContext, *, after: str | None, limit: int, order: str
     ) -> ItemPage:
-        record = await self.store.get(response_id, owner=ctx.owner)
+        checked = _checked(response_id)
+        if after is not None and not is_item_id(after):
+            raise _after_not_found(after)
+        record = await self.store.get(checked, owner=ctx.owner)
         if record is None:
-            raise NotFound(f"Response with id '{response_id}' not found.", param="response_id")
+            raise _not_found(response_id)
         items = _decode_items(record.input_items)
         if order != "asc":
             items.reverse()
         if after is not None:
             ids = [it.id for it in items]
             if after not in ids:
-                raise InvalidRequest(f"Item with id '{after}' not found in the input items.", param="after")
+                raise _after_not_found(after)
             items = items[ids.index(after) + 1 :]
         page = items[:limit]
         return ItemPage(
@@ -364,6 +402,22 @@ async def _within(chunks: AsyncGenerator[ChatChunk, None], seconds: float) -> As
             if chunk is None:
                 return
             yield chunk
+
+
+def _not_found(response_id: str) -> NotFound:
+    return NotFound(f"Response with id '{shown(response_id)}' not found.", param="response_id")
+
+
+def _after_not_found(after: str) -> InvalidRequest:
+    return InvalidRequest(f"Item with id '{shown(after)}' not found in the input items.", param="after")
+
+
+def _checked(response_id: str) -> str:
+    """`response_id` when it has the shape of our ids; otherwise the unknown-id 404, before any
+    store access (so nothing else becomes part of a store key)."""
+    if not is_response_id(response_id):
+        raise _not_found(response_id)
+    return response_id
 
 
 class ItemPage(msgspec.Struct, kw_only=True):

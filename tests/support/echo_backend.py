@@ -6,10 +6,13 @@ Run it with `python -m tests.support.echo_backend --host 127.0.0.1 --port N [--m
 The reply is `echo: <text of the last user message>`, streamed one word per chunk. Directives in the
 last user message change that (see `_Directives`): `[fail:STATUS]`, `[die-mid-stream]`,
 `[bad-chunk]`, `[stall-mid-stream]`, `[slow:MS]`, `[hang]`, `[reasoning]`, `[refuse]`,
-`[call:NAME {json args}]`, `[repeat:N]` (the text N times: a long reply from a short request).
-A last `tool` message gives `tool said: <content>`; a JSON `response_format` gives
-`{"echo": "<text>"}`. Directives are removed from the echoed text. `GET /_requests` lists what
-was received (body, authorization, disconnected); `POST /_reset` clears it.
+`[call:NAME {json args}]`, `[repeat:N]` (the text N times: a long reply from a short request),
+`[big:BYTES]` (a completion of that many bytes of "x", 16 KiB a chunk),
+`[leak-auth:STATUS]` (an error echoing the Authorization header received: that status, or with
+200 an error event in the stream; a hostile backend). A last `tool` message gives
+`tool said: <content>`; a JSON `response_format` gives `{"echo": "<text>"}`. Directives are removed
+from the echoed text. `GET /_requests` lists what was received (body, authorization, disconnected);
+`POST /_reset` clears it.
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ import orjson
 from aiohttp import web
 
 _SIMPLE_DIRECTIVE = re.compile(
-    r"\[(fail:\d{3}|die-mid-stream|bad-chunk|stall-mid-stream|slow:\d+|hang|reasoning|refuse|bad-usage:\w+|repeat:\d+)\]"
+    r"\[(fail:\d{3}|die-mid-stream|bad-chunk|stall-mid-stream|slow:\d+|hang|reasoning|refuse|bad-usage:\w+"
+    r"|repeat:\d+|big:\d+|leak-auth:\d{3})\]"
 )
 _CALL_START = "[call:"
 _CALL_NAME = re.compile(r"([A-Za-z0-9_.-]+)\s*")
@@ -47,6 +51,7 @@ _ERROR_TYPES = {
 }
 _SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
 _DONE = b"data: [DONE]\n\n"
+_BIG_PIECE = 16 * 1024
 
 
 @dataclass
@@ -64,6 +69,8 @@ class _Directives:
     refuse: bool = False
     bad_usage: str | None = None  # list | str | details: a malformed `usage` in the stream
     repeat: int = 1
+    big: int = 0
+    leak_auth: int | None = None
     calls: list[tuple[str, Any]] = field(default_factory=list)
     text_before_calls: str = ""
 
@@ -112,6 +119,10 @@ def _parse_directives(text: str) -> _Directives:
             d.bad_usage = token[10:]
         elif token.startswith("repeat:"):
             d.repeat = int(token[7:])
+        elif token.startswith("big:"):
+            d.big = int(token[4:])
+        elif token.startswith("leak-auth:"):
+            d.leak_auth = int(token[10:])
     if found or calls:
         d.text = _SIMPLE_DIRECTIVE.sub("", rest).strip()
         if d.repeat > 1:
@@ -214,6 +225,8 @@ def _plan(body: dict[str, Any]) -> _Plan:
         refusal = _words(_REFUSAL_TEXT)
     elif isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema"):
         content = _words(orjson.dumps({"echo": d.text}).decode())
+    elif d.big:
+        content = ["x" * min(_BIG_PIECE, d.big - i) for i in range(0, d.big, _BIG_PIECE)]
     else:
         content = _words("echo: " + d.text)
     limit = body.get("max_completion_tokens") or body.get("max_tokens")
@@ -312,6 +325,8 @@ class EchoServer:
             headers = {"Retry-After": "1"} if d.fail == 429 else None
             kind = _ERROR_TYPES.get(d.fail, "server_error" if d.fail >= 500 else "invalid_request_error")
             return _error(d.fail, "injected failure", kind, None, "injected", headers)
+        if d.leak_auth is not None:
+            return await _leak_auth(request, d.leak_auth)
         if d.hang:
             await asyncio.Event().wait()  # until the client goes away and aiohttp cancels us
         self.counter += 1
@@ -340,6 +355,20 @@ def _error(
     return web.Response(
         status=status, body=orjson.dumps(body), content_type="application/json", headers=headers
     )
+
+
+async def _leak_auth(request: web.Request, status: int) -> web.StreamResponse:
+    """A hostile backend: its error text echoes the credential it was sent."""
+    message = f"invalid credential: {request.headers.get('Authorization')}"
+    if status != 200:
+        return _error(status, message, _ERROR_TYPES.get(status, "server_error"), None, None)
+    resp = web.StreamResponse(headers=_SSE_HEADERS)
+    await resp.prepare(request)
+    delta = {"index": 0, "delta": {"role": "assistant", "content": "hi"}, "finish_reason": None}
+    chunk = {"id": "chatcmpl-leak", "object": "chat.completion.chunk", "created": 0, "model": "m"}
+    await resp.write(b"data: " + orjson.dumps({**chunk, "choices": [delta]}) + b"\n\n")  # then, mid-stream:
+    await resp.write_eof(b"data: " + orjson.dumps({"error": {"message": message}}) + b"\n\n")
+    return resp
 
 
 def _drop(request: web.Request) -> None:

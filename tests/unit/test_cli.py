@@ -339,3 +339,27 @@ def test_serve_runs_and_stops_gracefully_on_sigterm(tmp_path: Path) -> None:
     assert "lifespan shutdown" in err
     assert " INFO responses_gateway: responses-gateway " in err  # our log format
     assert "GET / HTTP/1.1" not in err  # access log is off
+
+
+def test_check_config_masks_credentials_inside_urls(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Regression (issue 8, probe 8): `base_url: https://user:pw@…` was printed whole."""
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        textwrap.dedent(
+            """
+            backends:
+              - {name: a, base_url: "https://alice:s3cr3t-pw@llm.example.com/v1"}
+              - {name: b, base_url: "http://tok3n-only@10.0.0.5:8000/v1"}
+            """
+        )
+    )
+    assert cli.main(["check-config", str(path)]) == 0
+    out, _ = capsys.readouterr()
+    assert "s3cr3t-pw" not in out and "alice" not in out and "tok3n-only" not in out
+    effective = yaml.safe_load(out)
+    assert [b["base_url"] for b in effective["backends"]] == [
+        "https://***@llm.example.com/v1",
+        "http://***@10.0.0.5:8000/v1",
+    ]

@@ -9,7 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from responses_gateway.errors import GatewayError, InvalidRequest
+from responses_gateway.errors import GatewayError, InvalidRequest, StoreUnavailable
 from responses_gateway.protocol.errors import RequestInvalid
 
 log = logging.getLogger("responses_gateway.api")
@@ -30,6 +30,8 @@ def error_response(
 
 async def gateway_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GatewayError)
+    if isinstance(exc, StoreUnavailable) and not exc.logged:  # the client gets the generic message
+        log.warning("store unavailable on %s %s: %s", request.method, request.url.path, exc.detail)
     return Response(
         orjson.dumps(exc.to_dict()),
         status_code=exc.status_code,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 
@@ -24,6 +25,7 @@ from responses_gateway.ratelimit import RateLimiter, holding
 from responses_gateway.service import RequestContext, ResponsesService
 from responses_gateway.upstream.http import HTTPUpstream
 
+log = logging.getLogger("responses_gateway.api")
 _encode = msgspec.json.Encoder().encode
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -95,7 +97,7 @@ async def create(
     (`server.max_streams`, a 503 before the backend is called when none is free) and, with
     `limits.concurrent_streams`, one of its tenant's, until it ends."""
     capacity = state.capacity
-    prepared = await service.prepare(parse_create(body), ctx)
+    prepared = await service.prepare(parse_create(body, service.request_limits), ctx)
     if not prepared.stream:
         await state.limiter.admit(ctx.owner, stream=False)
         return await service.respond(prepared, ctx, timeout=capacity.request_timeout)
@@ -208,7 +210,8 @@ async def ready(request: Request) -> Response:
         return _json(orjson.dumps({"status": "ready", "store": None}))
     try:
         await service.store.ping()
-    except StoreUnavailable as exc:
+    except StoreUnavailable as exc:  # the detail (addresses, driver words) only in our log
+        log.warning("/ready: the %s store is unavailable: %s", service.store.backend_name, exc.detail)
         reason = {"status": "not_ready", "store": service.store.backend_name, "reason": exc.message}
         return _json(orjson.dumps(reason), 503)
     return _json(orjson.dumps({"status": "ready", "store": service.store.backend_name}))

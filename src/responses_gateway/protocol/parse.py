@@ -1,24 +1,49 @@
 """The edge: request bytes -> a validated CreateRequest, in one call, or one RequestInvalid.
 
 `format_error` is the one formatter of validation failures: it turns msgspec's message into the
-OpenAI wording and sets `param` to the exact path of the field at fault.
+OpenAI wording and sets `param` to the exact path of the field at fault. `RequestLimits` are what one
+request may contain (the `limits` settings, passed in: this package reads no config); each one
+exceeded is a 400 naming the limit and the `param`. Client values are echoed through `shown` only.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 import orjson
 
-from responses_gateway.protocol.errors import RequestInvalid
+from responses_gateway.protocol.errors import ECHO_CHARS, RequestInvalid, shown
 from responses_gateway.protocol.items import InputFile, InputImage, Message
 from responses_gateway.protocol.request import CreateRequest
 
-__all__ = ["MAX_DEPTH", "format_error", "parse_create", "parse_json"]
+__all__ = ["DEFAULT_LIMITS", "MAX_DEPTH", "RequestLimits", "format_error", "parse_create", "parse_json"]
 
-MAX_DEPTH = 128  # orjson reads deeper JSON than it can write back (254 levels): refuse it up front
+# The hard cap of `max_json_depth`: orjson reads deeper JSON than it can write back (254 levels).
+MAX_DEPTH = 128
+
+
+@dataclass(frozen=True, slots=True)
+class RequestLimits:
+    """What one create request may contain; the defaults are those of the `limits` settings."""
+
+    max_json_depth: int = 64
+    max_input_items: int = 10_000
+    max_tools: int = 256
+    max_metadata_pairs: int = 16
+    max_metadata_key_chars: int = 64
+    max_metadata_value_chars: int = 512
+    max_output_tokens: int = 1_000_000
+
+    @property
+    def depth(self) -> int:
+        """The nesting depth enforced: `max_json_depth`, at most MAX_DEPTH."""
+        return min(self.max_json_depth, MAX_DEPTH)
+
+
+DEFAULT_LIMITS = RequestLimits()
 _BAD_JSON = (
     "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your "
     "HTTP library correctly. The OpenAI API expects a JSON payload.)"
@@ -26,42 +51,61 @@ _BAD_JSON = (
 _ROLES = "Supported values are: 'user', 'system', 'developer' and 'assistant'."
 
 
-def parse_json(raw: bytes) -> Any:
-    """Any JSON body (depth-limited); a 400 when it is not JSON."""
+def _too_deep_error(depth: int) -> RequestInvalid:
+    return RequestInvalid(
+        f"The JSON body is nested deeper than {depth} levels (the limit of this gateway).",
+        None,
+        "json_too_deep",
+    )
+
+
+def _may_be_too_deep(raw: bytes, depth: int) -> bool:
+    """Cheap test first: only a body with more brackets than `depth` can be that deep."""
+    return raw.count(b"[") + raw.count(b"{") > depth
+
+
+def parse_json(raw: bytes, depth: int = MAX_DEPTH) -> Any:
+    """Any JSON body, at most `depth` levels deep; a 400 when it is not JSON or deeper.
+
+    orjson stops by itself at 1024 levels (a 100,000-deep `[[[…` fails in microseconds, without
+    recursion in Python); shallower bodies are measured by `_too_deep`, an explicit stack."""
     try:
         body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+    except orjson.JSONDecodeError as exc:
+        if "depth" in str(exc) or "recursion" in str(exc):
+            raise _too_deep_error(depth) from None
         raise RequestInvalid(_BAD_JSON) from None
-    # cheap test first: only a body with that many brackets can be that deep
-    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and _too_deep(body, MAX_DEPTH):
-        raise RequestInvalid(f"The JSON body is nested deeper than {MAX_DEPTH} levels.")
+    if _may_be_too_deep(raw, depth) and _too_deep(body, depth):
+        raise _too_deep_error(depth)
     return body
 
 
 _decode_create = msgspec.json.Decoder(CreateRequest).decode
 
 
-def parse_create(raw: bytes) -> CreateRequest:
-    """Parse and validate a create body; unknown top-level fields are ignored.
+def parse_create(raw: bytes, limits: RequestLimits = DEFAULT_LIMITS) -> CreateRequest:
+    """Parse and validate a create body against `limits`; unknown top-level fields are ignored.
 
-    One typed decode validates the whole body in one pass. A body it refuses (invalid, or items
-    without `type`, which clients leave out) is read again by `_slow`, which infers the missing
-    types and words the error; bodies that might be too deep go there first.
+    One typed decode validates the whole body in one pass. A body that might be too deep is
+    measured first (nothing recursive reads it before). A body the decode refuses (invalid, or
+    items without `type`, which clients leave out) is read again by `_slow`, which infers the
+    missing types and words the error.
     """
-    req: CreateRequest | None = None
-    if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
-        try:
-            req = _decode_create(raw)
-        except msgspec.DecodeError:
-            pass
-    if req is None:
-        req = _slow(raw)
+    depth = limits.depth
+    body: Any = None
+    if _may_be_too_deep(raw, depth):
+        body = parse_json(raw, depth)  # a 400 when too deep; the typed decode below is then safe
+    try:
+        req = _decode_create(raw)
+    except msgspec.DecodeError:
+        req = _slow(raw if body is None else body, limits)
     _check_supported(req)
+    check_limits(req, limits)
     return req
 
 
-def _slow(raw: bytes) -> CreateRequest:
-    body = parse_json(raw)
+def _slow(source: bytes | Any, limits: RequestLimits) -> CreateRequest:
+    body = parse_json(source, limits.depth) if isinstance(source, bytes) else source
     if not isinstance(body, dict):
         raise RequestInvalid("The request body must be a JSON object.")
     items = body.get("input")
@@ -70,7 +114,56 @@ def _slow(raw: bytes) -> CreateRequest:
     try:
         return msgspec.convert(body, CreateRequest)
     except msgspec.ValidationError as exc:
-        raise format_error(exc, body) from None
+        raise format_error(exc, body, limits) from None
+
+
+def check_limits(req: CreateRequest, limits: RequestLimits) -> None:
+    """The counts and sizes of a valid request against `limits`: a 400 naming the limit and param."""
+    if isinstance(req.input, list) and len(req.input) > limits.max_input_items:
+        raise RequestInvalid(
+            f"Invalid 'input': at most {limits.max_input_items} items are allowed, got {len(req.input)}.",
+            "input",
+            "array_above_max_length",
+        )
+    if req.tools is not None and len(req.tools) > limits.max_tools:
+        raise RequestInvalid(
+            f"Invalid 'tools': at most {limits.max_tools} tools are allowed, got {len(req.tools)}.",
+            "tools",
+            "array_above_max_length",
+        )
+    if req.max_output_tokens is not None and req.max_output_tokens > limits.max_output_tokens:
+        raise RequestInvalid(
+            f"Invalid 'max_output_tokens': must be between 1 and {limits.max_output_tokens}, "
+            f"got {req.max_output_tokens}.",
+            "max_output_tokens",
+            "integer_above_max_value",
+        )
+    if req.metadata:
+        _check_metadata(req.metadata, limits)
+
+
+def _check_metadata(metadata: dict[str, str], limits: RequestLimits) -> None:
+    if len(metadata) > limits.max_metadata_pairs:
+        raise RequestInvalid(
+            f"Invalid 'metadata': at most {limits.max_metadata_pairs} key-value pairs, got {len(metadata)}.",
+            "metadata",
+            "object_above_max_properties",
+        )
+    for key, value in metadata.items():
+        if len(key) > limits.max_metadata_key_chars:
+            raise RequestInvalid(
+                f"Invalid 'metadata': keys are at most {limits.max_metadata_key_chars} characters "
+                f"(got one of {len(key)}: '{shown(key)}').",
+                "metadata",
+                "string_above_max_length",
+            )
+        if len(value) > limits.max_metadata_value_chars:
+            param = f"metadata.{shown(key)}"
+            raise RequestInvalid(
+                f"Invalid '{param}': values are at most {limits.max_metadata_value_chars} characters.",
+                param,
+                "string_above_max_length",
+            )
 
 
 def _infer_types(items: list[Any]) -> None:
@@ -149,19 +242,22 @@ def _walk(body: Any, path: str) -> tuple[Any, str]:
         elif index is not None:
             value = value[int(index)] if isinstance(value, list) and int(index) < len(value) else None
             param = f"{param}[{index}]"
-        else:  # a dict value whose key msgspec does not name: the first that is not a short string
-            bad = [k for k, v in value.items() if not isinstance(v, str) or len(v) > 512]
-            if isinstance(value, dict) and bad:
+        elif isinstance(value, dict):  # a dict value whose key msgspec does not name: the first not a string
+            bad = [k for k, v in value.items() if not isinstance(v, str)]
+            if bad:
                 value, param = value[bad[0]], f"{param}.{bad[0]}"
     return value, param
 
 
-def format_error(exc: msgspec.ValidationError, body: Any) -> RequestInvalid:
+def format_error(
+    exc: msgspec.ValidationError, body: Any, limits: RequestLimits = DEFAULT_LIMITS
+) -> RequestInvalid:
     """One msgspec validation failure -> the OpenAI message, with `param` the exact path."""
     m = _MESSAGE.match(str(exc))
     assert m is not None  # the pattern matches any string
     msg, path = m.group("msg"), m.group("path") or ""
     value, param = _walk(body, path)
+    param = shown(param, 2 * ECHO_CHARS)  # a path holds client keys (`metadata.<key>`)
     if missing := re.match(r"Object missing required field `(\w+)`", msg):
         field = f"{param}.{missing.group(1)}" if param else missing.group(1)
         hint = ""
@@ -171,7 +267,7 @@ def format_error(exc: msgspec.ValidationError, body: Any) -> RequestInvalid:
             )
         return RequestInvalid(f"Missing required parameter: '{field}'{hint}.", field)
     if m.group("key"):
-        return RequestInvalid(f"Invalid '{param}': keys are at most 64 characters.", param)
+        return RequestInvalid(f"Invalid key in '{param}': {shown(msg)}.", param)
     if typed := re.match(r"Expected `([^`]+)`, got `\w+`", msg):
         kinds = [_KINDS.get(k, k) for k in typed.group(1).split(" | ") if k != "null"]
         expected = _EXPECTED.get(param) or " or ".join(kinds)
@@ -182,35 +278,33 @@ def format_error(exc: msgspec.ValidationError, body: Any) -> RequestInvalid:
         return _length_error(param, value, length.group(1), length.group(2), int(length.group(3)))
     if re.match(r"Expected `\w+` [<>]=", msg):
         lo, hi = _bounds(param)
+        if param == "max_output_tokens":
+            hi = min(hi, float(limits.max_output_tokens))
         return RequestInvalid(
-            f"Invalid '{param}': must be between {_num(lo)} and {_num(hi)}, got {value}.", param
+            f"Invalid '{param}': must be between {_num(lo)} and {_num(hi)}, got {shown(value)}.", param
         )
-    if bad := re.match(r"Invalid (?:enum )?value (.*)$", msg):
-        return _value_error(param, bad.group(1))
-    return RequestInvalid(f"Invalid '{param}': {msg}.", param or None)
+    if bad := re.match(r"Invalid (?:enum )?value (.*)$", msg, re.S):
+        return _value_error(param, shown(bad.group(1)))
+    return RequestInvalid(f"Invalid '{param}': {shown(msg, 2 * ECHO_CHARS)}.", param or None)
 
 
 def _length_error(param: str, value: Any, kind: str, op: str, n: int) -> RequestInvalid:
     if op == ">=" and kind == "str":
         return RequestInvalid(f"Invalid '{param}': empty string.", param)
-    if param == "metadata":
-        return RequestInvalid(f"Invalid 'metadata': at most {n} key-value pairs, got {len(value)}.", param)
-    if param.startswith("metadata."):
-        return RequestInvalid(f"Invalid '{param}': values are at most {n} characters.", param)
     unit = "characters" if kind == "str" else "items"
     return RequestInvalid(
         f"Invalid '{param}': expected {'at most' if op == '<=' else 'at least'} {n} {unit}.", param
     )
 
 
-def _value_error(param: str, shown: str) -> RequestInvalid:
+def _value_error(param: str, value: str) -> RequestInvalid:
     tool = re.fullmatch(r"(tools\[\d+\])\.type", param)
     if tool:
-        return RequestInvalid(f"Unsupported tool type {shown} in '{tool.group(1)}'.", tool.group(1))
+        return RequestInvalid(f"Unsupported tool type {value} in '{tool.group(1)}'.", tool.group(1))
     if param == "truncation":
         return RequestInvalid("Invalid value for 'truncation': expected 'auto' or 'disabled'.", param)
     suffix = f" {_ROLES}" if param.endswith(".role") else ""
-    return RequestInvalid(f"Invalid value for '{param}': {shown}.{suffix}", param)
+    return RequestInvalid(f"Invalid value for '{param}': {value}.{suffix}", param)
 
 
 def _num(x: float) -> str:

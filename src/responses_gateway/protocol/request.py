@@ -10,9 +10,8 @@ from responses_gateway.protocol.items import InputItem
 from responses_gateway.protocol.tools import Tool, ToolChoice
 
 Int32 = 2**31 - 1
-MetadataKey = Annotated[str, Meta(max_length=64)]
-MetadataValue = Annotated[str, Meta(max_length=512)]
-Metadata = Annotated[dict[MetadataKey, MetadataValue], Meta(max_length=16)]
+# Its counts and lengths are checked against the configured limits (`parse.check_limits`).
+Metadata = dict[str, str]
 
 
 class FormatText(Struct, tag_field="type", tag="text"):

@@ -30,6 +30,7 @@ from responses_gateway.protocol.chat import (
     UserMessage,
     UserPart,
 )
+from responses_gateway.protocol.errors import shown
 from responses_gateway.protocol.items import (
     ContentPart,
     CustomToolCall,
@@ -136,7 +137,7 @@ def check_tool_outputs(items: Sequence[Item], history: Sequence[bytes] = ()) -> 
             # newest turn first: the call answered is nearly always in the turn just before
             if item.call_id not in calls and not any(has_call(t, item.call_id) for t in reversed(history)):
                 raise InvalidRequest(
-                    f"No tool call found for function call output with call_id {item.call_id}.",
+                    f"No tool call found for function call output with call_id {shown(item.call_id)}.",
                     param=f"input[{i}].call_id",
                 )
 

@@ -68,6 +68,9 @@ class StreamTranslator:
         self._calls: dict[int, CallItem] = {}
         self._finish: str | None = None
         self._usage: Usage | None = None
+        # UTF-8 bytes of text, refusal, reasoning and tool arguments received: what
+        # `limits.max_completion_bytes` bounds (the service stops reading beyond it, then `cut()`s)
+        self.completion_bytes = 0
 
     def _snapshot(self, status: Status | None = None) -> Response:
         return msgspec.structs.replace(
@@ -116,6 +119,7 @@ class StreamTranslator:
     def _feed_delta(self, delta: Delta) -> None:
         reasoning = delta.reasoning_content or delta.reasoning
         if reasoning:
+            self.completion_bytes += _size(reasoning)
             if not isinstance(self._open, ReasoningItem):
                 index = len(self._output) + (self._open is not None)
                 self._begin(ReasoningItem(index, self._item_id("rs", index), self._seal))
@@ -124,6 +128,7 @@ class StreamTranslator:
         for piece, refusal in ((delta.content, False), (delta.refusal, True)):
             if not piece:
                 continue
+            self.completion_bytes += _size(piece)
             if not isinstance(self._open, MessageItem) or self._open.refusal != refusal:
                 index = len(self._output) + (self._open is not None)
                 self._begin(MessageItem(index, self._item_id("msg", index), refusal))
@@ -148,6 +153,7 @@ class StreamTranslator:
         piece = (fn.arguments if fn else None) or ""
         if not piece:
             return
+        self.completion_bytes += _size(piece)
         if call is not self._open:
             # its item is already done (and sent): interleaved arguments cannot be streamed in order
             log.warning(
@@ -157,6 +163,11 @@ class StreamTranslator:
         call.delta(piece, self._out)
 
     # -- the end ----------------------------------------------------------------------------------
+
+    def cut(self) -> None:
+        """The completion reached its size limit and the backend was left: the response settles as
+        `incomplete` (reason `max_output_tokens`), as when the backend itself stops at a length."""
+        self._finish = "length"
 
     def finish(self, completed_at: int) -> tuple[Response, list[Event]]:
         """Close every open item; the settled response and the events that closed them."""
@@ -190,3 +201,8 @@ class StreamTranslator:
 
     def error_event(self, code: str, message: str) -> Event:
         return ErrorEvent(sequence_number=self._out.next(), code=code, message=message)
+
+
+def _size(text: str) -> int:
+    """UTF-8 length of `text` (without encoding it when it is ASCII, the common case)."""
+    return len(text) if text.isascii() else len(text.encode())

@@ -23,6 +23,7 @@ from responses_gateway.protocol.chat import (
     ChatNamedToolChoice,
     ChatTool,
 )
+from responses_gateway.protocol.errors import shown
 from responses_gateway.protocol.items import CallItem, CustomToolCall, ToolSearchCall
 from responses_gateway.protocol.tools import (
     CustomTool,
@@ -126,7 +127,7 @@ class ToolMap:
             if namespace:
                 name = f"{namespace}{NS_SEP}{name}"
             if name not in self._targets:
-                raise InvalidRequest(f"Tool choice '{name}' is not in tools.", param="tool_choice")
+                raise InvalidRequest(f"Tool choice '{shown(name)}' is not in tools.", param="tool_choice")
             return ChatNamedToolChoice(ChatFunctionName(name))
         if isinstance(choice, ToolChoiceAllowed):
             return "required" if choice.mode == "required" else "auto"

@@ -1,8 +1,15 @@
-"""The one boundary where aiohttp exceptions and backend error statuses become `UpstreamError`s."""
+"""The one boundary where aiohttp exceptions and backend error statuses become `UpstreamError`s.
+
+What a client sees is always our own sentence, naming the backend by its configured name: never the
+backend's text (it may echo the credential it got), an address, or a driver's message. Those go to
+our log only, with secrets masked (`redaction.mask_secrets`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+import re
+from collections.abc import Collection, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -17,21 +24,45 @@ from responses_gateway.errors import (
     UpstreamStatusError,
     UpstreamTimeout,
 )
+from responses_gateway.redaction import mask_secrets
 
-_MAX_MESSAGE = 2000
+log = logging.getLogger("responses_gateway.upstream")
+
+_MAX_MESSAGE = 2000  # of a backend's text in our log
+# OpenAI error codes a backend may give that tell the client something useful and carry no text of
+# the backend's own: passed on. Any other code becomes ours (`upstream_error`).
+SAFE_CODES = frozenset(
+    {
+        "context_length_exceeded",
+        "model_not_found",
+        "invalid_value",
+        "invalid_type",
+        "missing_required_parameter",
+        "unsupported_parameter",
+        "unsupported_value",
+        "invalid_api_key",
+        "insufficient_quota",
+        "rate_limit_exceeded",
+        "string_above_max_length",
+        "content_policy_violation",
+    }
+)
+_RETRY_AFTER = re.compile(r"^(?:\d{1,6}|[A-Za-z]{3}, \d{2} [A-Za-z]{3} \d{4} \d{2}:\d{2}:\d{2} GMT)$")
 
 
 class map_errors:
     """Re-raise aiohttp and socket errors as `UpstreamTimeout` (504) or `UpstreamError` (502).
 
-    The message names the backend, never its URL credentials or key. Cheap enough to build per call,
-    and reusable: one instance can guard every read of a stream.
+    The message names the backend, never its URL, address or key; the exception's own text is
+    logged (masked). Cheap enough to build per call, and reusable: one instance can guard every
+    read of a stream.
     """
 
-    __slots__ = ("_backend",)
+    __slots__ = ("_backend", "_secrets")
 
-    def __init__(self, backend: BackendSettings) -> None:
+    def __init__(self, backend: BackendSettings, secrets: Collection[str | None] = ()) -> None:
         self._backend = backend
+        self._secrets = secrets
 
     def __enter__(self) -> None:
         return None
@@ -47,43 +78,68 @@ class map_errors:
             raise UpstreamTimeout(
                 f"Backend '{name}' did not answer within {self._backend.timeout_seconds:g}s."
             ) from exc
+        if not isinstance(exc, aiohttp.ClientError | OSError):
+            return
+        detail = mask_secrets(str(exc) or type(exc).__name__, [self._backend.api_key, *self._secrets])
+        log.warning("backend '%s': %s: %s", name, type(exc).__name__, detail)
         if isinstance(exc, aiohttp.ClientPayloadError):
             raise UpstreamError(f"Backend '{name}' closed the connection mid-response.") from exc
         if isinstance(exc, aiohttp.ServerDisconnectedError):
             raise UpstreamError(f"Backend '{name}' closed the connection unexpectedly.") from exc
         if isinstance(exc, aiohttp.ClientConnectorError):
-            reason = exc.os_error.strerror or type(exc.os_error).__name__
-            raise UpstreamError(f"Backend '{name}' is unreachable: {reason}.") from exc
-        if isinstance(exc, aiohttp.ClientError | OSError):
-            detail = str(exc) or type(exc).__name__
-            raise UpstreamError(f"Backend '{name}' connection failed: {detail}.") from exc
+            raise UpstreamError(f"Backend '{name}' is unreachable.") from exc
+        raise UpstreamError(f"Backend '{name}' connection failed.") from exc
 
 
 def status_error(
-    backend: BackendSettings, status: int, body: bytes, headers: Mapping[str, str] | None = None
+    backend: BackendSettings,
+    status: int,
+    body: bytes,
+    headers: Mapping[str, str] | None = None,
+    secrets: Collection[str | None] = (),
 ) -> GatewayError:
-    """The error for a backend that answered `status` (>= 300) before any stream started.
+    """Our error for a backend that answered `status` (>= 300); its text is only logged (masked).
 
-    429 becomes `RateLimited` (keeping `Retry-After`), other 4xx `UpstreamStatusError` with the same
-    status and the backend's own message/type/code/param, anything else a 502 naming the backend.
+    - 429: `RateLimited` (429, OpenAI's `rate_limit_exceeded` shape), with the backend's
+      `Retry-After` when it gave a valid one;
+    - 401/403 from a backend the gateway holds a key for: the gateway's own credentials were
+      refused, not the client's: a 502;
+    - other 4xx: the same status, `invalid_request_error`, a generic message naming the backend
+      (and the backend's code when it is one of SAFE_CODES);
+    - anything else: a 502 naming the backend.
     """
-    message, error_type, code, param = _parse_error_body(body)
+    message, error_type, code, _ = _parse_error_body(body)
+    name = backend.name
+    log.warning(
+        "backend '%s' answered HTTP %d: %s",
+        name,
+        status,
+        mask_secrets(message, [backend.api_key, *secrets]) or "(no message)",
+    )
+    safe_code = code if code in SAFE_CODES else None
     if status == 429:
-        retry_after = headers.get("Retry-After") if headers is not None else None
-        return RateLimited(
-            message or f"Backend '{backend.name}' is rate limiting requests.",
-            headers={"Retry-After": retry_after} if retry_after else None,
+        retry_after = headers.get("Retry-After", "").strip() if headers is not None else ""
+        valid = bool(_RETRY_AFTER.match(retry_after))
+        when = f" Retry after {retry_after} seconds." if valid and retry_after.isdigit() else ""
+        error = RateLimited(
+            f"Backend '{name}' is rate limiting requests.{when}",
+            code="rate_limit_exceeded",
+            headers={"Retry-After": retry_after} if valid else None,
         )
+        # OpenAI's type says what was limited ("requests" or "tokens")
+        error.error_type = error_type if error_type in ("requests", "tokens") else "requests"
+        return error
+    if status in (401, 403) and backend.api_key:
+        return UpstreamError(f"Backend '{name}' refused the gateway's credentials (HTTP {status}).")
     if 400 <= status < 500:
+        detail = f": {safe_code}" if safe_code else ""
         return UpstreamStatusError(
-            message or f"Backend '{backend.name}' rejected the request (HTTP {status}).",
+            f"Backend '{name}' rejected the request (HTTP {status}{detail}).",
             status_code=status,
-            error_type=error_type,
-            code=code,
-            param=param,
+            error_type="invalid_request_error",
+            code=safe_code or "upstream_error",
         )
-    suffix = f": {message}" if message else "."
-    return UpstreamError(f"Backend '{backend.name}' failed with HTTP {status}{suffix}")
+    return UpstreamError(f"Backend '{name}' failed with HTTP {status}.")
 
 
 def _parse_error_body(body: bytes) -> tuple[str, str | None, str | None, str | None]:

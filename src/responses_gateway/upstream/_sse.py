@@ -16,6 +16,11 @@ class SSEDecoder:
         self._buffer = b""
         self._data: list[bytes] = []
 
+    @property
+    def pending(self) -> int:
+        """Bytes of an event not complete yet (a bound on one event's size is checked against it)."""
+        return len(self._buffer) + sum(len(d) for d in self._data)
+
     def feed(self, chunk: bytes) -> list[bytes]:
         """Decode `chunk`; return the payloads of the events it completed (possibly none)."""
         buffer = self._buffer + chunk if self._buffer else chunk

@@ -19,6 +19,7 @@ import orjson
 from responses_gateway.config import BackendSettings
 from responses_gateway.errors import GatewayError, UpstreamError, UpstreamTimeout
 from responses_gateway.protocol.chat import ChatChunk, ChatRequest, present
+from responses_gateway.redaction import mask_secrets
 from responses_gateway.upstream._errors import map_errors, status_error
 from responses_gateway.upstream._sse import SSEDecoder
 from responses_gateway.upstream.router import ModelRouter
@@ -29,6 +30,8 @@ _DONE = b"[DONE]"
 # How long to wait, after `[DONE]`, for the end of the HTTP body so the connection can be reused.
 _DRAIN_SECONDS = 0.05
 _JSON = "application/json"
+_ERROR_BODY_BYTES = 64 * 1024  # of a backend's error answer: read for our log, never relayed
+MiB = 1024 * 1024
 
 
 class RawResponse:
@@ -90,8 +93,13 @@ class HTTPUpstream:
         *,
         pool_limit: int = 4096,
         pool_limit_per_host: int = 2048,
+        max_event_bytes: int = 32 * MiB,
     ) -> None:
         self.router = ModelRouter(backends)
+        # one stream event, or a whole non-streamed completion, larger than this is a failure
+        self.max_event_bytes = max_event_bytes
+        # masked in whatever a backend's answer puts in our log
+        self._secrets = frozenset(b.api_key for b in backends if b.api_key)
         self._pool_limit = pool_limit
         self._pool_limit_per_host = pool_limit_per_host
         self._session: aiohttp.ClientSession | None = None
@@ -145,21 +153,24 @@ class HTTPUpstream:
         """
         options = {**(body.stream_options or {}), "include_usage": True}
         payload = _encode(msgspec.structs.replace(body, stream=True, stream_options=options))
-        errors = map_errors(backend)
+        secrets = self._secrets_with(authorization)
+        errors = map_errors(backend, secrets)
         response = await self._send(
             backend, "POST", "/chat/completions", payload, authorization, errors, stream=True
         )
         try:
             if response.status >= 300:
                 with errors:
-                    raw = await response.read()
-                raise status_error(backend, response.status, raw, response.headers)
+                    raw = await _read_at_most(response, _ERROR_BODY_BYTES)
+                raise status_error(backend, response.status, raw, response.headers, secrets)
             if response.content_type == _JSON:
                 # a backend that ignored stream:true (llm-katan's tool answers): one whole completion,
                 # which the translator reads like a chunk (`message` instead of `delta`)
                 with errors:
-                    raw = await response.read()
-                yield _parse_chunk(backend, raw)
+                    raw = await _read_at_most(response, self.max_event_bytes + 1)
+                if len(raw) > self.max_event_bytes:
+                    raise _too_large(backend, self.max_event_bytes)
+                yield _parse_chunk(backend, raw, secrets)
                 return
             decoder = SSEDecoder()
             content = response.content
@@ -174,11 +185,13 @@ class HTTPUpstream:
                     if finished:
                         return
                     raise
+                if decoder.pending > self.max_event_bytes:
+                    raise _too_large(backend, self.max_event_bytes)
                 for event in decoder.feed(data) if data else decoder.flush():
                     if event == _DONE:
                         await _drain(response)
                         return
-                    chunk = _parse_chunk(backend, event)
+                    chunk = _parse_chunk(backend, event, secrets)
                     if not finished:
                         finished = _has_finish_reason(chunk)
                     yield chunk
@@ -198,16 +211,33 @@ class HTTPUpstream:
         *,
         authorization: str | None,
     ) -> RawResponse:
-        """Send a pass-through request and return the backend's answer unread, whatever its status.
+        """Send a pass-through request and return the backend's successful answer unread.
 
-        `path` is relative to the backend's `base_url` (`/chat/completions`, `/models`); a leading
-        `/v1` is dropped when `base_url` already ends with it, so the gateway's own path works too.
+        An error status (>= 400) is raised as our own error (`status_error`): a backend's error text
+        is never relayed, since it may echo the credential it got. `path` is relative to the
+        backend's `base_url` (`/chat/completions`, `/models`); a leading `/v1` is dropped when
+        `base_url` already ends with it, so the gateway's own path works too.
         """
         if backend.base_url.endswith("/v1") and (path == "/v1" or path.startswith("/v1/")):
             path = path[3:]
-        errors = map_errors(backend)
+        secrets = self._secrets_with(authorization)
+        errors = map_errors(backend, secrets)
         response = await self._send(backend, method, path, body, authorization, errors, stream=False)
+        if response.status >= 400:
+            try:
+                with errors:
+                    raw = await _read_at_most(response, _ERROR_BODY_BYTES)
+            finally:
+                _finish(response)
+            raise status_error(backend, response.status, raw, response.headers, secrets)
         return RawResponse(response, errors)
+
+    def _secrets_with(self, authorization: str | None) -> frozenset[str]:
+        """The configured keys, and the client's own credential when it is passed through."""
+        if not authorization:
+            return self._secrets
+        token = authorization.partition(" ")[2] or authorization
+        return self._secrets | {token}
 
     async def list_models(self, *, authorization: str | None) -> list[dict[str, Any]]:
         """Every backend's `/models` merged (first wins per id), plus configured names none listed.
@@ -291,8 +321,9 @@ _decode_chunk = msgspec.json.Decoder(ChatChunk).decode
 _decode_any = msgspec.json.Decoder().decode
 
 
-def _parse_chunk(backend: BackendSettings, event: bytes) -> ChatChunk:
-    """One `data:` payload as a typed chunk; a malformed one, or an in-stream error, is an UpstreamError."""
+def _parse_chunk(backend: BackendSettings, event: bytes, secrets: frozenset[str] = frozenset()) -> ChatChunk:
+    """One `data:` payload as a typed chunk; a malformed one, or an in-stream error, is an UpstreamError
+    (the backend's error text is logged, masked, never passed on)."""
     try:
         chunk = _decode_chunk(event)
     except msgspec.DecodeError as exc:  # not JSON, or of a shape no chunk has
@@ -302,8 +333,30 @@ def _parse_chunk(backend: BackendSettings, event: bytes) -> ChatChunk:
         error = {"message": _decode_any(chunk.message)}
     if error is not None:
         message = error.get("message") if isinstance(error, dict) else error
-        raise UpstreamError(f"Backend '{backend.name}' failed mid-stream: {message}")
+        detail = mask_secrets(str(message)[:2000], [backend.api_key, *secrets])
+        logger.warning("backend '%s' sent an error mid-stream: %s", backend.name, detail)
+        raise UpstreamError(f"Backend '{backend.name}' failed mid-stream.")
     return chunk
+
+
+def _too_large(backend: BackendSettings, limit: int) -> UpstreamError:
+    return UpstreamError(
+        f"Backend '{backend.name}' sent a single event larger than {limit} bytes "
+        "(limits.max_completion_bytes)."
+    )
+
+
+async def _read_at_most(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The body, or its first `limit` bytes and no more (the rest is never buffered)."""
+    parts: list[bytes] = []
+    size = 0
+    while size < limit:
+        data = await response.content.read(limit - size)
+        if not data:
+            break
+        parts.append(data)
+        size += len(data)
+    return b"".join(parts)
 
 
 def _has_finish_reason(chunk: ChatChunk) -> bool:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from responses_gateway.config import BackendSettings
 from responses_gateway.errors import NotFound
+from responses_gateway.protocol.errors import shown
 
 WILDCARD = "*"
 
@@ -31,7 +32,7 @@ class ModelRouter:
         backend = self._by_model.get(model, self._fallback)
         if backend is None:
             raise NotFound(
-                f"The model '{model}' does not exist or you do not have access to it.",
+                f"The model '{shown(model)}' does not exist or you do not have access to it.",
                 param="model",
                 code="model_not_found",
             )
