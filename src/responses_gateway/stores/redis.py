@@ -28,6 +28,7 @@ from responses_gateway.stores._redis_conn import (
 from responses_gateway.stores._redis_keys import KeySchema, tag_of
 from responses_gateway.stores._redis_scripts import (
     DELETE_SCRIPT,
+    GET_SCRIPT,
     HISTORY_SCRIPT,
     PUT_SCRIPT,
     SCRIPTS,
@@ -51,7 +52,6 @@ MAX_CHAIN_DEPTH = 100_000  # a guard for the Lua walks (a cycle would otherwise 
 ANCESTOR_SLACK_MAX_MS = 3_600_000  # ancestors may outlive the newest turn by up to min(ttl/10, 1 h)
 _CONNECT_BACKOFF_MAX = 2.0  # seconds between reconnection attempts while Redis is unreachable
 # what `get` reads: owner, response, input items, chat, parent, created_at
-_GET_FIELDS = ("o", "r", "i", "c", "p", "t")
 
 
 @dataclass(slots=True)
@@ -143,10 +143,12 @@ class RedisStore:
 
     async def get(self, response_id: str, *, owner: str = "") -> StoredResponse | None:
         key = self.keys.key(response_id)
-        reply = await self._run("get", lambda: self.connection.call(key, "HMGET", key, *_GET_FIELDS))
-        stored_owner, response, input_items, chat, parent, created_at = reply
-        if not response or stored_owner != owner.encode():
-            return None  # unknown, expired, deleted (a tombstone) or another owner's
+        reply = await self._run("get", lambda: self._read(GET_SCRIPT, key, [owner]))
+        if not reply:
+            return None  # unknown, expired or another owner's: the script answers alike
+        _, response, input_items, chat, parent, created_at = reply
+        if not response:
+            return None  # deleted (a tombstone)
         return StoredResponse(
             id=response_id,
             previous_response_id=parent.decode() or None,
