@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 
 from responses_gateway.config import SQLiteSettings
 from responses_gateway.errors import StoreUnavailable
+from responses_gateway.stores import _sqlite_sql
 from responses_gateway.stores.base import ChainIncomplete
 from responses_gateway.stores.sqlite import SQLiteStore
 from tests.stores.records import FakeClock, history, make_record, put_chain
@@ -300,3 +302,28 @@ async def test_writes_queued_before_close_are_committed(open_store: OpenStore, t
     await store.aclose()
     await asyncio.gather(*puts)
     assert _rows(path) == [(50,)]
+
+
+def test_processes_opening_a_new_file_at_once_all_succeed(tmp_path: Path) -> None:
+    """`serve --workers N` on a file that does not exist yet: every worker opens it at the same moment;
+    none may see the schema half made (it used to refuse the file as "schema 0")."""
+    for attempt in range(5):
+        path = str(tmp_path / f"fresh-{attempt}.db")
+        start = threading.Barrier(8)
+        errors: list[BaseException] = []
+
+        def open_it(
+            path: str = path, start: threading.Barrier = start, errors: list[BaseException] = errors
+        ) -> None:
+            start.wait()
+            try:
+                _sqlite_sql.connect(path).close()
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=open_it) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []

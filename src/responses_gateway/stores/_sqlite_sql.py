@@ -5,6 +5,7 @@ segments (one per branch point on the path), never one row per ancestor.
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -127,17 +128,48 @@ def connect(path: str, *, reader: bool = False) -> sqlite3.Connection:
         if reader:
             conn.execute("PRAGMA query_only = 1")
             return conn
-        conn.execute("PRAGMA journal_mode = WAL")
+        _set_wal(conn)
         # FULL: a put is on disk before its reply, even across power loss; group commit pays one
         # fsync per batch of puts, not per put.
         conn.execute("PRAGMA synchronous = FULL")
-        _check_version(conn, path)
-        conn.executescript(_SCHEMA)
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        _create_schema(conn, path)
     except BaseException:
         conn.close()
         raise
     return conn
+
+
+def _set_wal(conn: sqlite3.Connection, patience: float = 5.0) -> None:
+    """WAL mode (kept in the file). Switching needs the file to itself and SQLite does not wait for
+    that (no busy handler), so processes opening a new file at once retry for up to `patience` s."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
+def _create_schema(conn: sqlite3.Connection, path: str) -> None:
+    """Check the file's schema version and create the schema, in one write transaction: processes
+    opening a new file at once (`serve --workers N`) take turns, and none sees half a schema."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        _check_version(conn, path)
+        statement = ""
+        for line in _SCHEMA.splitlines(keepends=True):
+            statement += line
+            if sqlite3.complete_statement(statement):  # SQLite's tokenizer: a ";" in a comment is not one
+                conn.execute(statement)
+                statement = ""
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def _check_version(conn: sqlite3.Connection, path: str) -> None:
