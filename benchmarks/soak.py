@@ -1,9 +1,10 @@
 """Soak: minutes of mixed load with bad inputs mixed in, the gateway's RSS sampled every second.
 
 One gateway process (Redis store on a fresh redis-server, or the memory store) over the echo backend.
-Closed-loop workers send, in turn: creates, chained creates, streamed creates, GETs, DELETEs,
-input_items, and bad requests (malformed JSON, wrong types, huge ids, unknown ids, bodies over
-`limits.max_body_bytes`, a wrong content type). Reported: RSS at start / end / max and its slope
+Closed-loop workers of two tenants (auth on) send, in turn: creates, chained creates, streamed creates,
+GETs, DELETEs, input_items, a GET of the other tenant's response (must be a 404), and bad requests
+(malformed JSON, wrong types, huge ids, unknown ids, bodies over `limits.max_body_bytes`, a wrong
+content type, no key, a wrong key). Reported: RSS at start / end / max and its slope
 (MiB per minute, least squares, over the whole run and over its second half), the count of every
 status per kind of request, and "unexpected": any 5xx other than 502/503/504, or a connection error.
 
@@ -51,6 +52,8 @@ from _common import (
     start_echo,
 )
 
+KEYS = {"team-a": "rgw-soak-" + secrets.token_urlsafe(24), "team-b": "rgw-soak-" + secrets.token_urlsafe(24)}
+TENANTS = tuple(KEYS)
 MAX_BODY = 64 * 1024  # limits.max_body_bytes of the soak's gateway: the oversize bodies go just past it
 EXPECTED_5XX = frozenset({502, 503, 504})  # a failing backend or store may answer these
 CHAIN_RESET = 100  # a worker's conversation starts over after this many turns
@@ -69,6 +72,7 @@ def start_soak_gateway(
         ],
         "response_api": {"enabled": True, "ttl_seconds": 3600, **response_api},
         "limits": {"max_body_bytes": MAX_BODY, **limits},
+        "auth": {"api_keys": [{"tenant": t, "key": k} for t, k in KEYS.items()]},
     }
     cfg = workdir / "gateway-soak.yaml"
     cfg.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -107,6 +111,7 @@ class Bad:
     path: str  # after /v1/responses
     body: bytes | None = None
     content_type: str = "application/json"
+    key: str | None = "own"  # "own": the worker's tenant key; None: no Authorization; else that key
 
 
 def _unknown_id() -> str:
@@ -151,6 +156,8 @@ def _bad_requests() -> list[tuple[str, Callable[[], Bad]]]:
         ),
         ("wrong content type", lambda: Bad("POST", "", create, "text/plain")),
         ("wrong content type", lambda: Bad("POST", "", create, "application/x-www-form-urlencoded")),
+        ("no key", lambda: Bad("POST", "", create, key=None)),
+        ("wrong key", lambda: Bad("GET", f"/{_unknown_id()}", key="rgw-" + secrets.token_urlsafe(32))),
     ]
 
 
@@ -166,6 +173,7 @@ class Tally:
     def add(self, kind: str, status: int | str, body: bytes = b"") -> None:
         self.statuses[kind][str(status)] += 1
         bad = isinstance(status, str) or (status >= 500 and status not in EXPECTED_5XX)
+        bad = bad or (kind.startswith("bad: another tenant") and status != 404)  # a leak across tenants
         if bad:
             self.unexpected[f"{kind}: {status}"] += 1
             if len(self.examples) < 10:
@@ -184,9 +192,13 @@ async def _call(
     url: str,
     body: bytes | None = None,
     content_type: str = "application/json",
+    key: str | None = None,
 ) -> tuple[int, bytes]:
+    headers = {"Content-Type": content_type}
+    if key is not None:
+        headers["Authorization"] = f"Bearer {key}"
     try:
-        async with http.request(method, url, data=body, headers={"Content-Type": content_type}) as resp:
+        async with http.request(method, url, data=body, headers=headers) as resp:
             data = await resp.read()
             tally.add(kind, resp.status, data)
             return resp.status, data
@@ -195,16 +207,26 @@ async def _call(
         return 0, b""
 
 
-async def worker(http: aiohttp.ClientSession, base: str, tally: Tally, stop: float, w: int) -> None:
-    """One closed-loop client: its own conversation, and every kind of request in turn."""
+async def worker(
+    http: aiohttp.ClientSession, base: str, tally: Tally, stop: float, w: int, tips: dict[str, str]
+) -> None:
+    """One closed-loop client of one tenant (workers alternate between two): its own conversation, and
+    every kind of request in turn, among them a GET of the other tenant's latest response (a 404)."""
     url = f"{base}/v1/responses"
+    tenant = TENANTS[w % len(TENANTS)]
+    other = TENANTS[(w + 1) % len(TENANTS)]
+    own_key = KEYS[tenant]
+
+    async def call(kind: str, method: str, target: str, body: bytes | None = None) -> tuple[int, bytes]:
+        return await _call(http, tally, kind, method, target, body, key=own_key)
+
     bad = _bad_requests()
     tip: str | None = None
     turns = 0
     mine: list[str] = []  # its responses not deleted yet
 
     async def create(kind: str, body: dict[str, Any]) -> str | None:
-        status, data = await _call(http, tally, kind, "POST", url, orjson.dumps(body))
+        status, data = await call(kind, "POST", url, orjson.dumps(body))
         return str(orjson.loads(data)["id"]) if status == 200 else None
 
     for i in itertools.count(w):
@@ -222,19 +244,25 @@ async def worker(http: aiohttp.ClientSession, base: str, tally: Tally, stop: flo
                 body = {"model": MODEL, "input": f"turn {turns}", "previous_response_id": tip}
                 tip = await create("chained create", body) or tip
                 turns += 1
+                tips[tenant] = tip
         elif step == 2:
-            body = orjson.dumps({"model": MODEL, "input": f"stream {i}", "stream": True})
-            await _call(http, tally, "streamed create", "POST", url, body)
+            streamed = orjson.dumps({"model": MODEL, "input": f"stream {i}", "stream": True})
+            await call("streamed create", "POST", url, streamed)
         elif step == 3 and tip is not None:
-            await _call(http, tally, "GET", "GET", f"{url}/{tip}")
+            await call("GET", "GET", f"{url}/{tip}")
         elif step == 4 and tip is not None:
-            await _call(http, tally, "input_items", "GET", f"{url}/{tip}/input_items?limit=5")
+            await call("input_items", "GET", f"{url}/{tip}/input_items?limit=5")
         elif step == 5 and mine:
-            await _call(http, tally, "DELETE", "DELETE", f"{url}/{mine.pop()}")
+            await call("DELETE", "DELETE", f"{url}/{mine.pop()}")
+        elif step == 6 and other in tips:
+            await call("bad: another tenant's response", "GET", f"{url}/{tips[other]}")
         else:
             name, make = bad[(i // 8 * 2 + step) % len(bad)]
             req = make()
-            await _call(http, tally, f"bad: {name}", req.method, url + req.path, req.body, req.content_type)
+            key = own_key if req.key == "own" else req.key
+            await _call(
+                http, tally, f"bad: {name}", req.method, url + req.path, req.body, req.content_type, key
+            )
 
 
 async def soak(gw: Service, minutes: float, workers: int) -> tuple[list[tuple[float, float]], Tally, float]:
@@ -252,7 +280,9 @@ async def soak(gw: Service, minutes: float, workers: int) -> tuple[list[tuple[fl
             await asyncio.sleep(min(1.0, max(0.0, stop - now)))
 
     async with session(workers) as http:
-        await asyncio.gather(sampler(), *(worker(http, gw.url, tally, stop, w) for w in range(workers)))
+        tips: dict[str, str] = {}  # each tenant's latest chained response
+        workers_ = (worker(http, gw.url, tally, stop, w, tips) for w in range(workers))
+        await asyncio.gather(sampler(), *workers_)
         samples.append((time.monotonic() - start, rss_mib(gw.pid)))  # after the last requests
     return samples, tally, time.monotonic() - start
 
@@ -271,7 +301,8 @@ def render(args: argparse.Namespace, samples: list[tuple[float, float]], tally: 
         + (f" --concurrent-streams {args.concurrent_streams}" if args.concurrent_streams else "")
         + "`  ",
         f"{info['date']}; {info['nproc']} CPUs ({info['cpu']}); Python {info['python']}; loopback only. "
-        f"One gateway process, {args.workers} closed-loop clients, `limits.max_body_bytes: {MAX_BODY}`; "
+        f"One gateway process with two tenants' keys, {args.workers} closed-loop clients (half each), "
+        f"`limits.max_body_bytes: {MAX_BODY}`; "
         f"RSS (VmRSS) sampled every second ({len(samples)} samples).",
         "",
         md_table(
