@@ -315,3 +315,36 @@ async def test_redis_down_during_a_check_falls_back_to_per_process_limits(
     finally:
         await limiter.aclose()
         await store.aclose()
+
+
+@pytest.mark.parametrize("kind", ALL_KINDS)
+def test_each_tenants_key_has_its_own_limits_over_http(
+    kind: str, request: pytest.FixtureRequest, echo: EchoBackend
+) -> None:
+    """With auth on, the limit is the key's tenant's: team-a's own override (`limits.tenants`), the
+    default for team-b; one tenant at its limit leaves the other untouched."""
+    keys = {"team-a": "rgw-a-" + "a" * 20, "team-b": "rgw-b-" + "b" * 20}
+    settings = settings_from_dict(
+        {
+            "backends": [{"name": "echo", "base_url": echo.base_url, "models": ["*"], "timeout_seconds": 10}],
+            "response_api": _store(kind, request),
+            "auth": {"api_keys": [{"tenant": t, "key": k} for t, k in keys.items()]},
+            "limits": {"requests_per_minute": 3, "tenants": {"team-a": {"requests_per_minute": 1}}},
+        }
+    )
+    with run_gateway(settings) as gw:
+        a = openai.OpenAI(base_url=gw.base_url, api_key=keys["team-a"], max_retries=0)
+        b = openai.OpenAI(base_url=gw.base_url, api_key=keys["team-b"], max_retries=0)
+        a.responses.create(model="m", input="a1")
+        with pytest.raises(openai.RateLimitError) as info:
+            a.responses.create(model="m", input="a2")
+        assert (
+            "team-a" in info.value.message
+            and "limits.tenants.team-a.requests_per_minute" in info.value.message
+        )
+        assert keys["team-a"] not in info.value.message
+        for i in range(3):  # team-b has the default 3, untouched by team-a's use
+            b.responses.create(model="m", input=f"b{i}")
+        with pytest.raises(openai.RateLimitError) as info:
+            b.responses.create(model="m", input="b3")
+        assert "limits.requests_per_minute" in info.value.message
