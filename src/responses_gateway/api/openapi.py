@@ -195,7 +195,9 @@ OPERATIONS: tuple[Operation, ...] = (
         "/v1/chat/completions",
         "createChatCompletion",
         "Pass-through to the backend serving `model`; its answer is relayed as it is.",
-        ok={200: {"application/json": {"type": "object"}, "text/event-stream": {"schema": {"type": "string"}}}},
+        ok={
+            200: {"application/json": {"type": "object"}, "text/event-stream": {"schema": {"type": "string"}}}
+        },
         errors=_CREATE_ERRORS,
         body={
             "type": "object",
@@ -275,10 +277,13 @@ def _security(kind: str | None, *, api_keys: bool, metrics_key: bool) -> list[di
 def _operation(op: Operation, *, api_keys: bool, metrics_key: bool) -> Schema:
     responses: Schema = {}
     for status, media in op.ok.items():
-        responses[str(status)] = {"description": "OK" if status < 300 else "Not ready", "content": _content(media)}
-    for status in op.errors:
         responses[str(status)] = {
-            "description": _ERRORS[status],
+            "description": "OK" if status < 300 else "Not ready",
+            "content": _content(media),
+        }
+    for error in op.errors:
+        responses[str(error)] = {
+            "description": _ERRORS[error],
             "content": {"application/json": {"schema": _ref("ErrorResponse")}},
         }
     result: Schema = {
