@@ -18,6 +18,7 @@ Bounded: derandomized, a fixed number of examples per operation (about 20 s in a
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -270,7 +271,9 @@ def _check(world: World, op: dict[str, Any], drawn: Drawn, resp: httpx.Response,
 
 
 def _check_events(world: World, raw: bytes, what: Any) -> None:
-    events = [json.loads(line[6:]) for line in raw.decode().splitlines() if line.startswith("data: ")]
+    # SSE lines end with \r\n, \n or \r only (str.splitlines would also split inside the JSON, at U+0085)
+    lines = re.split(r"\r\n|\r|\n", raw.decode())
+    events = [json.loads(line[6:]) for line in lines if line.startswith("data: ")]
     assert events, what
     for event in events:
         world.validate({"$ref": "#/components/schemas/ResponseStreamEvent"}, event)
