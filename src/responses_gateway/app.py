@@ -88,7 +88,13 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Starlet
         limiter = build_rate_limiter(store, settings.limits)
         capacity = Capacity.from_settings(settings)
         app.state.gateway = AppState(
-            service=service, upstream=upstream, metrics=metrics, limiter=limiter, capacity=capacity
+            service=service,
+            upstream=upstream,
+            metrics=metrics,
+            limiter=limiter,
+            capacity=capacity,
+            api_keys=settings.auth.enabled,
+            metrics_key=bool(settings.auth.metrics_key or settings.auth.metrics_key_sha256),
         )
         try:
             yield

@@ -28,11 +28,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
+_ROUTES = frozenset(
+    {"/v1/responses", "/v1/chat/completions", "/v1/models", "/health", "/ready", "/metrics", "/openapi.json"}
+)
+
+
 def route_of(path: str) -> str:
     """A low-cardinality label for a request path."""
     if path.startswith("/v1/responses/"):
         return "/v1/responses/{id}/input_items" if path.endswith("/input_items") else "/v1/responses/{id}"
-    if path in ("/v1/responses", "/v1/chat/completions", "/v1/models", "/health", "/ready", "/metrics"):
+    if path in _ROUTES:
         return path
     return "other"
 

@@ -3,8 +3,9 @@ msgspec's schema of our own request types, with small sizes so every example is 
 
 Handles `$ref` (to `#/components/schemas/…` or `#/$defs/…`), `anyOf`/`oneOf` (one branch),
 `allOf` (the first branch), `enum`, `const`, `type` (one or a list), `properties`/`required`,
-`additionalProperties`, `items`, and the numeric and length bounds. Keywords it does not know
-(`pattern`, `format`, …) are ignored: a value breaking them is a fine fuzz input too.
+`additionalProperties`, `items`, and the numeric and length bounds; `pattern` only when asked
+(`patterns=True`: half the strings then match it). Keywords it does not know (`format`, …) are
+ignored: a value breaking them is a fine fuzz input too.
 """
 
 from __future__ import annotations
@@ -41,8 +42,9 @@ ANY_JSON = st.recursive(
 class SchemaStrategies:
     """Strategies for the schemas of one document (its refs resolve against `root`)."""
 
-    def __init__(self, root: dict[str, Any]) -> None:
+    def __init__(self, root: dict[str, Any], *, patterns: bool = False) -> None:
         self.root = root
+        self.patterns = patterns
 
     def for_ref(self, ref: str) -> st.SearchStrategy[Any]:
         return self.build({"$ref": ref}, 0)
@@ -83,6 +85,8 @@ class SchemaStrategies:
                 max_size=min(schema.get("maxItems", MAX_ITEMS), MAX_ITEMS),
             )
         if kind == "string":
+            if self.patterns and isinstance(schema.get("pattern"), str):
+                return st.from_regex(schema["pattern"], fullmatch=True) | TEXT
             return TEXT
         if kind == "integer":
             return st.integers(schema.get("minimum"), schema.get("maximum")) | st.integers()

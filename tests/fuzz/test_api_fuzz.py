@@ -71,7 +71,8 @@ def _post(http: httpx.Client, body: Any) -> None:
         resp.read()  # the whole body, SSE included
         _check(resp)
         if resp.headers.get("content-type", "").startswith("text/event-stream"):
-            events = [json.loads(x[6:]) for x in resp.text.splitlines() if x.startswith("data: ")]
+            lines = resp.text.split("\n")  # not splitlines(): it also splits at U+0085 inside the JSON
+            events = [json.loads(x[6:]) for x in lines if x.startswith("data: ")]
             assert events and events[-1]["type"] in (
                 "response.completed",
                 "response.incomplete",

@@ -121,6 +121,12 @@ def test_health_and_ready_stay_open_metrics_needs_its_key(authed: Gateway) -> No
     root = authed.root_url
     assert httpx.get(f"{root}/health", timeout=5).status_code == 200
     assert httpx.get(f"{root}/ready", timeout=5).status_code == 200
+    document = httpx.get(f"{root}/openapi.json", timeout=5)  # open: it holds no secret
+    assert document.status_code == 200
+    assert document.json()["paths"]["/v1/responses"]["post"]["security"] == [{"apiKey": []}]
+    assert document.json()["paths"]["/metrics"]["get"]["security"] == [{"metricsKey": []}]
+    for secret in (KEY_A, KEY_B, METRICS_KEY):
+        assert secret not in document.text
     assert httpx.get(f"{root}/metrics", timeout=5).status_code == 401
     assert httpx.get(f"{root}/metrics", headers=_bearer(KEY_A), timeout=5).status_code == 401  # a client key
     client(authed.base_url, KEY_A).responses.create(model="echo", input="hi")

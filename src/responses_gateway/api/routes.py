@@ -16,6 +16,7 @@ from starlette.routing import Route
 from responses_gateway.api.body import read_body
 from responses_gateway.api.capacity import Capacity
 from responses_gateway.api.edge import request_context
+from responses_gateway.api.openapi import openapi_json
 from responses_gateway.api.sse import sse_stream
 from responses_gateway.errors import InvalidRequest, NotFound, StoreUnavailable
 from responses_gateway.metrics import Metrics
@@ -39,6 +40,8 @@ class AppState:
     metrics: Metrics
     limiter: RateLimiter
     capacity: Capacity = field(default_factory=Capacity)
+    api_keys: bool = False  # auth.api_keys is set (the OpenAPI document says a key is required)
+    metrics_key: bool = False  # /metrics needs auth.metrics_key
 
 
 def _state(request: Request) -> AppState:
@@ -222,6 +225,12 @@ async def metrics(request: Request) -> Response:
     return Response(body, media_type=content_type)
 
 
+async def openapi(request: Request) -> Response:
+    """The gateway's own OpenAPI document (`api/openapi.py`); open like /health, it holds no secret."""
+    state = _state(request)
+    return _json(openapi_json(api_keys=state.api_keys, metrics_key=state.metrics_key))
+
+
 ROUTES = [
     Route("/v1/responses", create_response, methods=["POST"]),
     Route("/v1/responses/{response_id}", get_response, methods=["GET"]),
@@ -232,4 +241,5 @@ ROUTES = [
     Route("/health", health, methods=["GET"]),
     Route("/ready", ready, methods=["GET"]),
     Route("/metrics", metrics, methods=["GET"]),
+    Route("/openapi.json", openapi, methods=["GET"]),
 ]
