@@ -20,12 +20,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import resource
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from responses_gateway.api.capacity import ABORT_EXTENSION
+from responses_gateway.api.capacity import ABORT_EXTENSION, LOST_EXTENSION
 from responses_gateway.config import ServerSettings, Settings
 
 if TYPE_CHECKING:
@@ -60,7 +61,11 @@ class GatewayProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._header_timer: asyncio.TimerHandle | None = None
-        self._extensions: dict[str, dict[object, object]] = {ABORT_EXTENSION: {"abort": self.abort}}
+        self._on_lost: Callable[[], None] | None = None
+        self._extensions: dict[str, dict[object, object]] = {
+            ABORT_EXTENSION: {"abort": self.abort},
+            LOST_EXTENSION: {"on_lost": self._set_on_lost},
+        }
 
     @classmethod
     def configured(cls, server: ServerSettings) -> type[GatewayProtocol]:
@@ -83,6 +88,14 @@ class GatewayProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_header_timer()
         super().connection_lost(exc)
+        on_lost, self._on_lost = self._on_lost, None
+        if on_lost is not None:
+            on_lost()
+
+    def _set_on_lost(self, callback: Callable[[], None] | None) -> None:
+        """What to call if the connection is lost while the current request runs (LOST_EXTENSION):
+        a disconnect seen without a task per request watching `receive()`."""
+        self._on_lost = callback
 
     def on_message_begin(self) -> None:
         super().on_message_begin()

@@ -96,6 +96,43 @@ class _Outcome:
     body: bytes = b""
     failure: UpstreamError | None = None
     stored: asyncio.Task[None] | None = field(default=None, repr=False)
+    deadline: _Deadline | None = None
+
+
+class _Deadline:
+    """The overall deadline of a create without streaming (server.request_timeout_seconds): one timer
+    for the whole request that cancels its task when it passes. Whoever catches the CancelledError
+    asks `claim()` whether it was this deadline's (then the cancellation is withdrawn)."""
+
+    __slots__ = ("_handle", "_task", "fired", "seconds")
+
+    def __init__(self, seconds: float) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._task = task
+        self.seconds = seconds
+        self.fired = False
+        self._handle = asyncio.get_running_loop().call_later(seconds, self._fire)
+
+    def _fire(self) -> None:
+        self.fired = True
+        self._task.cancel()
+
+    def stop(self) -> None:
+        self._handle.cancel()
+
+    def claim(self) -> bool:
+        if not self.fired:
+            return False
+        self.fired = False
+        self._task.uncancel()
+        return True
+
+    def error(self) -> UpstreamTimeout:
+        return UpstreamTimeout(
+            f"The response did not finish within server.request_timeout_seconds ({self.seconds:g} s).",
+            code="request_timeout",
+        )
 
 
 class ResponsesService:
@@ -218,9 +255,17 @@ class ResponsesService:
 
         `timeout`: the backend call ends after this many seconds with UpstreamTimeout (a 504); a
         response it had begun is stored as `failed`, saying so."""
-        out = _Outcome()
-        async for _ in self._drive(p, ctx, self._translator(p, events=False), out, timeout):
-            pass
+        out = _Outcome(deadline=_Deadline(timeout) if timeout is not None else None)
+        try:
+            async for _ in self._drive(p, ctx, self._translator(p, events=False), out):
+                pass
+        except asyncio.CancelledError:
+            if out.deadline is None or not out.deadline.claim():
+                raise
+            raise out.deadline.error() from None  # before the backend's first chunk: nothing to store
+        finally:
+            if out.deadline is not None:
+                out.deadline.stop()
         if out.failure is not None:
             raise out.failure  # stored as failed; the client gets the backend's 502 / 504
         return out.body
@@ -231,13 +276,10 @@ class ResponsesService:
         ctx: RequestContext,
         tr: StreamTranslator,
         out: _Outcome,
-        timeout: float | None = None,
     ) -> AsyncGenerator[list[Event], None]:
         """Chunks -> batches of events (never empty), then the store of the settled response (before
         any terminal event)."""
         chunks = self.upstream.stream_chat(p.backend, p.chat_body, authorization=ctx.authorization)
-        if timeout is not None:
-            chunks = _within(chunks, timeout)
         async with aclosing(chunks):
             first = await anext(chunks, None)  # a backend error here is an HTTP error, not an event
             limit = self.max_completion_bytes
@@ -261,16 +303,22 @@ class ResponsesService:
                         limit,
                     )
                     tr.cut()
+                if out.deadline is not None:
+                    out.deadline.stop()  # the backend is done: what is left is ours to finish
                 response, closing = tr.finish(int(self._clock()))
             except UpstreamError as exc:
                 log.warning("backend failed mid-stream for %s: %s", p.response_id, exc.message)
                 out.failure = exc
                 response, closing = tr.fail("server_error", exc.message)
             except (asyncio.CancelledError, GeneratorExit):
-                # the client went away: the backend request is closed by aclosing; keep what we have
-                cancelled, _ = tr.fail("cancelled", "The client disconnected.", status="cancelled")
-                self._store_task(p, ctx, cancelled, _encode(cancelled))
-                raise
+                if out.deadline is None or not out.deadline.claim():
+                    # the client went away: the backend request is closed by aclosing; keep what we have
+                    cancelled, _ = tr.fail("cancelled", "The client disconnected.", status="cancelled")
+                    self._store_task(p, ctx, cancelled, _encode(cancelled))
+                    raise
+                out.failure = out.deadline.error()  # the deadline passed mid-reply: failed, saying so
+                log.warning("%s: %s", p.response_id, out.failure.message)
+                response, closing = tr.fail("server_error", out.failure.message)
             out.response, out.body = response, _encode(response)
             try:
                 if closing:
@@ -383,25 +431,6 @@ class ResponsesService:
             last_id=page[-1].id if page else None,
             has_more=len(items) > limit,
         )
-
-
-async def _within(chunks: AsyncGenerator[ChatChunk, None], seconds: float) -> AsyncGenerator[ChatChunk, None]:
-    """`chunks` until `seconds` have passed; then the backend call is closed and UpstreamTimeout raised
-    (server.request_timeout_seconds, the overall deadline of a create without streaming)."""
-    deadline = asyncio.get_running_loop().time() + seconds
-    async with aclosing(chunks):
-        while True:
-            try:
-                async with asyncio.timeout_at(deadline):
-                    chunk = await anext(chunks, None)
-            except TimeoutError:
-                raise UpstreamTimeout(
-                    f"The response did not finish within server.request_timeout_seconds ({seconds:g} s).",
-                    code="request_timeout",
-                ) from None
-            if chunk is None:
-                return
-            yield chunk
 
 
 def _not_found(response_id: str) -> NotFound:

@@ -14,6 +14,10 @@ from responses_gateway.protocol.events import Event
 
 # scope["extensions"][ABORT_EXTENSION]["abort"]() drops the connection at once (set by `server.py`)
 ABORT_EXTENSION = "responses_gateway.abort"
+# scope["extensions"][LOST_EXTENSION]["on_lost"](callback) has `callback()` called when the client's
+# connection is lost while the request runs (None unregisters it); set by `server.py`. Without it a
+# handler watches `receive()` for `http.disconnect` in a task of its own.
+LOST_EXTENSION = "responses_gateway.on_lost"
 
 
 class StreamSlots:

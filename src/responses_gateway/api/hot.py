@@ -40,7 +40,7 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from responses_gateway.api.body import read_body
-from responses_gateway.api.capacity import ABORT_EXTENSION
+from responses_gateway.api.capacity import ABORT_EXTENSION, LOST_EXTENSION
 from responses_gateway.api.edge import request_context
 from responses_gateway.api.error_handlers import EXCEPTION_HANDLERS
 from responses_gateway.api.routes import (
@@ -93,7 +93,7 @@ async def _create(state: AppState, scope: Scope, receive: Receive) -> bytes | Ev
     body = await read_body(
         receive, scope["headers"], max_bytes=capacity.max_body_bytes, timeout=capacity.body_timeout
     )
-    return await _until_disconnect(create(service, body, request_context(scope), state), receive)
+    return await _until_disconnect(create(service, body, request_context(scope), state), scope, receive)
 
 
 async def _retrieve(state: AppState, scope: Scope, receive: Receive) -> bytes:
@@ -158,22 +158,33 @@ class _Watch:
         self.active = True
         self.fired = False
 
+    def fire(self) -> None:
+        """The client is gone: cancel the task, if it is still inside the watched part."""
+        if self.active:
+            self.fired = True
+            self.task.cancel()
+
     async def run(self, receive: Receive) -> None:
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                if self.active:
-                    self.fired = True
-                    self.task.cancel()
+                self.fire()
                 return
 
 
-async def _until_disconnect(work: Awaitable[T], receive: Receive) -> T:
-    """`work`, cancelled if the client disconnects meanwhile (then ClientDisconnect is raised)."""
+async def _until_disconnect(work: Awaitable[T], scope: Scope, receive: Receive) -> T:
+    """`work`, cancelled if the client disconnects meanwhile (then ClientDisconnect is raised). Our
+    server protocol says when the connection is lost (`LOST_EXTENSION`: no task per request); under
+    another server a task watches `receive()` for `http.disconnect`."""
     task = asyncio.current_task()
     assert task is not None
     watch = _Watch(task)
-    watcher = asyncio.get_running_loop().create_task(watch.run(receive))
+    lost = scope.get("extensions", {}).get(LOST_EXTENSION)
+    watcher = None
+    if lost is not None:
+        lost["on_lost"](watch.fire)
+    else:
+        watcher = asyncio.get_running_loop().create_task(watch.run(receive))
     try:
         return await work
     except asyncio.CancelledError:
@@ -182,7 +193,10 @@ async def _until_disconnect(work: Awaitable[T], receive: Receive) -> T:
         raise ClientDisconnect() from None
     finally:
         watch.active = False
-        watcher.cancel()
+        if lost is not None:
+            lost["on_lost"](None)
+        if watcher is not None:
+            watcher.cancel()
 
 
 def _abort(scope: Scope) -> None:
