@@ -213,6 +213,16 @@ class ResponseAPISettings(_Model):
         return self.max_responses if self.max_responses is not None else self.memory.max_responses
 
 
+def _sha256_hex(value: str | None) -> str | None:
+    """A SHA-256 given in the config: 64 hex digits, any case, kept in lower case."""
+    if value is None:
+        return None
+    digest = value.strip().lower()
+    if not _SHA256_HEX.match(digest):
+        raise ValueError("must be 64 hex digits (the SHA-256 of the key)")
+    return digest
+
+
 class APIKey(_Model):
     """One client key of a tenant: the key itself (from the environment) or only its SHA-256."""
 
@@ -230,9 +240,7 @@ class APIKey(_Model):
     @field_validator("key_sha256")
     @classmethod
     def _sha(cls, v: str | None) -> str | None:
-        if v is not None and not _SHA256_HEX.match(v.strip().lower()):
-            raise ValueError("must be 64 hex digits (the SHA-256 of the key)")
-        return None if v is None else v.strip().lower()
+        return _sha256_hex(v)
 
     @model_validator(mode="after")
     def _one(self) -> APIKey:
@@ -253,9 +261,7 @@ class AuthSettings(_Model):
     @field_validator("metrics_key_sha256")
     @classmethod
     def _sha(cls, v: str | None) -> str | None:
-        if v is not None and not _SHA256_HEX.match(v.strip().lower()):
-            raise ValueError("must be 64 hex digits (the SHA-256 of the key)")
-        return None if v is None else v.strip().lower()
+        return _sha256_hex(v)
 
     @model_validator(mode="after")
     def _check(self) -> AuthSettings:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import socket
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
@@ -22,12 +21,12 @@ from typing import Any
 import httpx
 import openai
 import pytest
-import uvicorn
 
 from responses_gateway.app import create_app
 from responses_gateway.config import Settings, settings_from_dict
 from responses_gateway.server import uvicorn_config
 from tests.support.echo_fixtures import EchoBackend
+from tests.support.gateway import serving
 
 KEY_ERROR_FIELDS = {"message", "type", "param", "code"}
 
@@ -52,20 +51,8 @@ def _serve(settings: Settings) -> Iterator[str]:
     yields its root URL."""
     config = uvicorn_config(create_app(settings), settings, loop="asyncio")
     config.port = 0
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="gateway", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the gateway did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with serving(config) as (_, root):
+        yield root
 
 
 JSON_TYPE = {"content-type": "application/json"}

@@ -38,6 +38,26 @@ def gateway_settings(backend_url: str, store: dict[str, Any] | None = None, **ap
 
 
 @contextmanager
+def serving(config: uvicorn.Config) -> Iterator[tuple[uvicorn.Server, str]]:
+    """Run uvicorn with `config` (port 0: a free one) in a thread until the block ends; yields the
+    server and its root URL."""
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="gateway", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the gateway did not start")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield server, f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@contextmanager
 def run_gateway(settings: Settings) -> Iterator[Gateway]:
     """Serve `settings` on 127.0.0.1:<free port> until the block ends."""
     config = uvicorn.Config(
@@ -49,18 +69,5 @@ def run_gateway(settings: Settings) -> Iterator[Gateway]:
         lifespan="on",
         loop="asyncio",
     )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="gateway", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the gateway did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    root = f"http://127.0.0.1:{port}"
-    try:
+    with serving(config) as (server, root):
         yield Gateway(base_url=f"{root}/v1", root_url=root, settings=settings, server=server)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
