@@ -190,3 +190,23 @@ class ServerBusy(GatewayError):
 
     def __init__(self, message: str, *, retry_after: int = 1) -> None:
         super().__init__(message, headers={"Retry-After": str(retry_after)})
+
+
+class UnsupportedMediaType(InvalidRequest):
+    """A POST body that does not say it is JSON (`api/edge.py`): a page's simple POST is refused."""
+
+    status_code = 415
+    code = "unsupported_media_type"
+
+
+class OriginNotAllowed(InvalidRequest):
+    """A browser `Origin` not in `server.cors_allowed_origins`."""
+
+    status_code = 403
+    code = "origin_not_allowed"
+
+
+class InvalidHost(InvalidRequest):
+    """A `Host` header not in `server.allowed_hosts` (DNS rebinding)."""
+
+    code = "invalid_host"

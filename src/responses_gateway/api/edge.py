@@ -29,7 +29,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from responses_gateway.auth import KeyTable, MissingKey
 from responses_gateway.config import AuthSettings, ServerSettings
-from responses_gateway.errors import AuthenticationFailed, GatewayError, InvalidRequest
+from responses_gateway.errors import (
+    AuthenticationFailed,
+    GatewayError,
+    InvalidHost,
+    InvalidRequest,
+    OriginNotAllowed,
+    UnsupportedMediaType,
+)
 from responses_gateway.metrics import Metrics, route_of
 from responses_gateway.service import RequestContext
 
@@ -105,20 +112,6 @@ def _is_json(content_type: bytes) -> bool:
         if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in ("utf-8", "utf8"):
             return False
     return True
-
-
-class UnsupportedMediaType(InvalidRequest):
-    status_code = 415
-    code = "unsupported_media_type"
-
-
-class OriginNotAllowed(InvalidRequest):
-    status_code = 403
-    code = "origin_not_allowed"
-
-
-class InvalidHost(InvalidRequest):
-    code = "invalid_host"
 
 
 class EdgeGate:
