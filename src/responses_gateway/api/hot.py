@@ -207,51 +207,72 @@ def _abort(scope: Scope) -> None:
         extension["abort"]()
 
 
+class _SendWatch:
+    """Notices a stream whose client stopped reading, at no cost per send: `since` is set while a send
+    waits (uvicorn blocks `send` while the socket's buffer is full); one timer every `seconds` checks
+    whether a send has been waiting that long, and then cancels the task (`stalled`)."""
+
+    __slots__ = ("_handle", "_loop", "_task", "seconds", "since", "stalled")
+
+    def __init__(self, task: asyncio.Task[Any], seconds: float) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task = task
+        self.seconds = seconds
+        self.since: float | None = None
+        self.stalled = False
+        self._handle = self._loop.call_later(seconds, self._check)
+
+    def _check(self) -> None:
+        since, now = self.since, self._loop.time()
+        if since is not None and now - since >= self.seconds:
+            self.stalled = True
+            self._task.cancel()
+            return
+        self._handle = self._loop.call_later(
+            self.seconds - (0 if since is None else now - since), self._check
+        )
+
+    async def send(self, send: Send, message: Message) -> None:
+        self.since = self._loop.time()
+        await send(message)
+        self.since = None
+
+    def stop(self) -> None:
+        self._handle.cancel()
+
+
 async def _stream(
     result: EventStream, scope: Scope, receive: Receive, send: Send, send_timeout: float
 ) -> None:
     """Send the events as SSE. A disconnect cancels this task while it waits (for the backend or the
     socket); the cancellation reaches the service's generators, which store the response as
-    `cancelled`, and ends here: the request itself ends normally, as with Starlette.
+    `cancelled`, and ends here: the request itself ends normally, as with Starlette. A send that waits
+    `send_timeout` seconds (the client stopped reading) ends it the same way, then drops the connection.
 
-    The watch can only cancel while this task is suspended inside the `try` (it runs only then, and
-    is switched off before anything else is awaited), so its cancellation is always caught below."""
+    The watches can only cancel while this task is suspended inside the `try` (they run only then, and
+    are switched off before anything else is awaited), so their cancellation is always caught below."""
     task = asyncio.current_task()
     assert task is not None
     watch = _Watch(task)
     watcher = asyncio.get_running_loop().create_task(watch.run(receive))
-    stalled = False
+    sends = _SendWatch(task, send_timeout)
     try:
         async with aclosing(sse_stream(result.first, result.rest)) as chunks:
-            stalled = not await _send_within(send, _SSE_START, send_timeout)
-            if not stalled:
-                async for chunk in chunks:
-                    message = {"type": "http.response.body", "body": chunk, "more_body": True}
-                    if not await _send_within(send, message, send_timeout):
-                        stalled = True
-                        break  # closing `chunks` stores the response, as on a disconnect
-        if not stalled:
-            stalled = not await _send_within(send, _SSE_END, send_timeout)
+            await sends.send(send, _SSE_START)
+            async for chunk in chunks:
+                await sends.send(send, {"type": "http.response.body", "body": chunk, "more_body": True})
+        await sends.send(send, _SSE_END)
     except asyncio.CancelledError:
-        if not watch.fired or task.uncancel() > 0:
+        if not (watch.fired or sends.stalled) or task.uncancel() > 0:
             raise
     finally:
         watch.active = False
         watcher.cancel()
+        sends.stop()
         await result.rest.aclose()  # already closed with `chunks`, unless it never started
-    if stalled:
+    if sends.stalled and not watch.fired:
         log.warning(
             "a stream's client stopped reading for server.stream_send_timeout_seconds (%g s): stream dropped",
             send_timeout,
         )
         _abort(scope)
-
-
-async def _send_within(send: Send, message: Message, seconds: float) -> bool:
-    """Send `message`; False if the socket took no more of the stream for `seconds`."""
-    try:
-        async with asyncio.timeout(seconds):
-            await send(message)
-    except TimeoutError:
-        return False
-    return True
