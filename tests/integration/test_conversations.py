@@ -138,6 +138,14 @@ def test_responses_with_a_conversation_over_several_turns(gateway: Gateway, echo
     with pytest.raises(openai.InternalServerError):
         client.responses.create(model="qwen3", input="[fail:500] four", conversation=conv.id)
     assert len(_texts(client, conv.id)) == 7
+    # ... also when the backend fails mid-stream (the response is stored as failed)
+    with pytest.raises(openai.APIStatusError):
+        client.responses.create(model="qwen3", input="[die-mid-stream] five six seven", conversation=conv.id)
+    broken = client.responses.create(
+        model="qwen3", input="[die-mid-stream] eight nine ten", conversation=conv.id, stream=True
+    )
+    assert [e.type for e in broken][-1] == "response.failed"
+    assert len(_texts(client, conv.id)) == 7
 
     # conversation + previous_response_id: 400 as OpenAI; an unknown conversation: 404
     with pytest.raises(openai.BadRequestError) as exc:

@@ -33,6 +33,9 @@ class MemoryConversations:
         self._clock = clock
         self._conversations: dict[str, _Conversation] = {}
 
+    def clear(self) -> None:
+        self._conversations.clear()
+
     def _live(self, conversation_id: str, owner: str) -> _Conversation | None:
         conv = self._conversations.get(conversation_id)
         if conv is None:

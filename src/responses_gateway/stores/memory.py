@@ -201,6 +201,7 @@ class MemoryStore:
         self._entries.clear()
         self._segments.clear()
         self._bytes = 0
+        self.conversations.clear()
 
     def evict(self, response_id: str) -> None:
         """Drop one record as the bound does (its descendants' histories become ChainIncomplete)."""
