@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -31,7 +32,12 @@ class MemoryConversations:
     def __init__(self, ttl_seconds: int | None, clock: Callable[[], float] = time.monotonic) -> None:
         self._ttl = ttl_seconds
         self._clock = clock
-        self._conversations: dict[str, _Conversation] = {}
+        # least recently written first: with one TTL for all, also the order in which they expire
+        self._conversations: OrderedDict[str, _Conversation] = OrderedDict()
+
+    def __len__(self) -> int:
+        """Conversations kept (expired ones included until a write or a read drops them)."""
+        return len(self._conversations)
 
     def clear(self) -> None:
         self._conversations.clear()
@@ -46,8 +52,16 @@ class MemoryConversations:
         return conv if conv.record.owner == owner else None
 
     def _touch(self, conv: _Conversation) -> None:
-        if self._ttl is not None:
-            conv.expires_at = self._clock() + self._ttl
+        if self._ttl is None:
+            return
+        now = self._clock()
+        conv.expires_at = now + self._ttl
+        self._conversations.move_to_end(conv.record.id)
+        while self._conversations:  # drop the expired ones, oldest first (each write does a little)
+            oldest = next(iter(self._conversations.values()))
+            if oldest.expires_at is None or oldest.expires_at >= now:
+                break
+            del self._conversations[oldest.record.id]
 
     @staticmethod
     def _add(conv: _Conversation, items: Sequence[ConversationItem]) -> None:
@@ -60,9 +74,9 @@ class MemoryConversations:
 
     async def create(self, conversation: StoredConversation, items: Sequence[ConversationItem]) -> None:
         conv = _Conversation(conversation, None)
-        self._touch(conv)
         self._add(conv, items)
         self._conversations[conversation.id] = conv
+        self._touch(conv)
 
     async def get(self, conversation_id: str, *, owner: str) -> StoredConversation | None:
         conv = self._live(conversation_id, owner)

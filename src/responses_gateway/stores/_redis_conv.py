@@ -105,7 +105,7 @@ DELETE = (
 if not owned(ARGV[1]) then
   return 0
 end
-redis.call('DEL', k, z, h)
+redis.call('UNLINK', k, z, h) -- the items are freed in the background
 return 1
 """
 )
