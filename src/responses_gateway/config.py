@@ -188,6 +188,9 @@ class ResponseAPISettings(_Model):
     enabled: bool = True
     store_backend: str = "memory"  # a name in stores.BACKENDS, the one table of backends
     ttl_seconds: int = Field(default=2_592_000, ge=1)
+    # conversations (/v1/conversations) do not expire unless this is set: then each lives this long
+    # after its last write (create, metadata update, items added or deleted)
+    conversation_ttl_seconds: int | None = Field(default=None, ge=1)
     max_responses: int | None = Field(default=None, ge=1)  # the reference's name for memory.max_responses
     memory: MemorySettings = Field(default_factory=MemorySettings)
     sqlite: SQLiteSettings = Field(default_factory=SQLiteSettings)

@@ -58,3 +58,21 @@ _ANY_ITEM = re.compile(rf"^[\x21-\x7e]{{1,{MAX_ITEM_ID_CHARS}}}\Z")
 def is_item_id(value: str) -> bool:
     """True for an id of the shape an item id asked for may have (see MAX_ITEM_ID_CHARS)."""
     return _ANY_ITEM.match(value) is not None
+
+
+_CONV = re.compile(r"^conv_[0-9a-f]{48}\Z")
+
+
+def new_conversation_id() -> str:
+    """A fresh conversation id: `conv_` + 48 random hex (192 bits, unguessable)."""
+    return f"conv_{os.urandom(24).hex()}"
+
+
+def is_conversation_id(value: str) -> bool:
+    """True for a conversation id of ours (checked before any store access)."""
+    return _CONV.match(value) is not None
+
+
+def new_conversation_item_id(prefix: str) -> str:
+    """A fresh id for an item added to a conversation (`msg_…`, `fc_…`), not tied to a response."""
+    return f"{prefix}_{os.urandom(24).hex()}"

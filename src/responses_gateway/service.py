@@ -20,6 +20,7 @@ from typing import Protocol, cast
 import msgspec
 
 from responses_gateway.config import BackendSettings, LimitSettings, ResponseAPISettings
+from responses_gateway.conversations import ConversationsService, fresh_item
 from responses_gateway.crypto import ReasoningCipher
 from responses_gateway.errors import (
     InvalidRequest,
@@ -47,7 +48,7 @@ from responses_gateway.translate.request import (
     messages_json,
     render,
 )
-from responses_gateway.translate.response import new_response
+from responses_gateway.translate.response import conversation_ref, new_response
 from responses_gateway.translate.stream import StreamTranslator
 from responses_gateway.translate.tools import ToolMap
 
@@ -164,6 +165,7 @@ class ResponsesService:
         self._tasks: set[asyncio.Task[None]] = set()
         self._cipher = ReasoningCipher(settings.encryption_key) if settings.encryption_key else None
         self._warned_no_key = False
+        self.conversations = ConversationsService(store, clock)
 
     # -- create: prepare --------------------------------------------------------------------------
 
@@ -174,7 +176,7 @@ class ResponsesService:
         prev = req.previous_response_id
         if prev is not None and not is_response_id(prev):
             raise PreviousResponseNotFound(prev)  # not an id of ours: no store holds it, none is asked
-        history = await self._history(prev, ctx) if prev else []
+        history = await self._history(prev, ctx) if prev else await self._conversation_history(req, ctx)
         response_id = new_response_id(prev)
         raw_items = normalize_input(req.input, response_id)
         if self._cipher is not None:
@@ -197,6 +199,14 @@ class ResponsesService:
         if history is None:
             raise PreviousResponseNotFound(prev)
         return history
+
+    async def _conversation_history(self, req: CreateRequest, ctx: RequestContext) -> list[bytes]:
+        """The items of the request's `conversation` as one history entry (none without one)."""
+        ref = conversation_ref(req)
+        if ref is None:
+            return []
+        items = await self.conversations.history(ref.id, ctx.owner)
+        return [encode_messages(render(items))] if items else []
 
     async def _resolve(self, items: list[InputItem], ctx: RequestContext) -> list[Item]:
         """Replace each `item_reference` by its stored item; the look-ups run concurrently (one
@@ -366,6 +376,21 @@ class ResponsesService:
     async def _store(self, p: Prepared, ctx: RequestContext, response: Response, body: bytes) -> None:
         if response.store:
             await self.store.put(self._record(p, ctx, response, body))
+        if response.conversation is not None and response.status in ("completed", "incomplete"):
+            await self._append_turn(p, ctx, response, response.conversation.id)
+
+    async def _append_turn(self, p: Prepared, ctx: RequestContext, response: Response, cid: str) -> None:
+        """The turn's input and output items, appended to its conversation as one unit. Items keep
+        the ids minted for this response; others (a client's own ids, which may repeat) get fresh ones."""
+        mine = p.response_id
+        turn: list[tuple[str, bytes]] = []
+        for item in (*p.input_items, *response.output):
+            if item.id and response_id_of_item(item.id) == mine:
+                turn.append((item.id, _encode(item)))
+            else:
+                turn.append(fresh_item(msgspec.structs.replace(item)))
+        if not await self.conversations.append(cid, turn, ctx.owner):
+            log.warning("%s: conversation %s is gone: the turn was not added to it", mine, cid)
 
     def _store_task(
         self, p: Prepared, ctx: RequestContext, response: Response, body: bytes

@@ -30,7 +30,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from responses_gateway.api.openapi import OPERATIONS, RESPONSE_ID_PATTERN
+from responses_gateway.api.openapi import CONVERSATION_ID_PATTERN, OPERATIONS, RESPONSE_ID_PATTERN
 from responses_gateway.config import settings_from_dict
 from tests.fuzz.schema import ANY_JSON, TEXT, SchemaStrategies
 from tests.support.echo_fixtures import EchoBackend
@@ -65,6 +65,7 @@ class World:
     doc: dict[str, Any]
     ids: dict[str, list[str]]  # tenant -> stored response ids
     items: dict[str, list[str]]  # tenant -> their item ids
+    conversations: dict[str, tuple[str, str]]  # tenant -> (a conversation id, the id of its item)
     validators: dict[str, jsonschema.Draft202012Validator] = field(default_factory=dict)
 
     def validate(self, schema: dict[str, Any], instance: Any) -> None:
@@ -110,7 +111,22 @@ def world(gw: Gateway) -> Iterator[World]:
             page = http.get(f"/v1/responses/{second}/input_items", headers=_bearer(KEYS[tenant]))
             assert page.status_code == 200, page.text
             items[tenant] = [item["id"] for item in page.json()["data"]]
-        yield World(http, doc, ids, items)
+        conversations = {tenant: _conversation(http, tenant) for tenant in ("team-a", "team-b")}
+        yield World(http, doc, ids, items, conversations)
+
+
+def _conversation(http: httpx.Client, tenant: str) -> tuple[str, str]:
+    """A new conversation of `tenant` with one item: (its id, the item's id)."""
+    created = http.post(
+        "/v1/conversations",
+        json={"items": [{"role": "user", "content": "hi"}]},
+        headers=_bearer(KEYS[tenant]),
+    )
+    assert created.status_code == 200, created.text
+    cid: str = created.json()["id"]
+    page = http.get(f"/v1/conversations/{cid}/items", headers=_bearer(KEYS[tenant]))
+    assert page.status_code == 200, page.text
+    return cid, page.json()["data"][0]["id"]
 
 
 def _create(http: httpx.Client, tenant: str, inputs: list[Any], **extra: Any) -> str:
@@ -135,6 +151,7 @@ class Drawn:
     content_type: str | None = None
     id_kind: str | None = None  # own, other, unknown, garbage (the response_id path parameter)
     id_value: str | None = None
+    ids: dict[str, str] = field(default_factory=dict)  # path parameter -> the id drawn for it
 
 
 def _query_value(value: Any) -> str:
@@ -144,16 +161,25 @@ def _query_value(value: Any) -> str:
 
 
 @st.composite
-def _id(draw: st.DrawFn, world: World, tenant: str, schema: dict[str, Any]) -> tuple[str, str]:
-    """A response id: the tenant's own, the other tenant's, unknown but well-formed, from the
-    parameter's schema (its pattern, or any text), or garbage."""
+def _id(
+    draw: st.DrawFn, world: World, tenant: str, schema: dict[str, Any], name: str = "response_id"
+) -> tuple[str, str]:
+    """A response, conversation or conversation item id (by the parameter's `name`): the tenant's
+    own, the other tenant's, unknown but well-formed, from the parameter's schema (its pattern, or any
+    text), or garbage."""
     kind = draw(st.sampled_from(["own", "own", "other", "unknown", "schema", "garbage"]))
-    if kind == "own":
-        return kind, draw(st.sampled_from(world.ids[tenant]))
-    if kind == "other":
-        return kind, draw(st.sampled_from(world.ids[OTHER[tenant]]))
+    if kind in ("own", "other"):
+        owner = tenant if kind == "own" else OTHER[tenant]
+        if name == "conversation_id":
+            return kind, world.conversations[owner][0]
+        if name == "item_id":
+            return kind, world.conversations[owner][1]
+        return kind, draw(st.sampled_from(world.ids[owner]))
     if kind == "unknown":
-        return kind, draw(st.from_regex(RESPONSE_ID_PATTERN, fullmatch=True))
+        if name == "item_id":
+            return kind, "msg_" + draw(st.from_regex(r"[0-9a-f]{48}", fullmatch=True))
+        pattern = CONVERSATION_ID_PATTERN if name == "conversation_id" else RESPONSE_ID_PATTERN
+        return kind, draw(st.from_regex(pattern, fullmatch=True))
     if kind == "schema":
         return kind, draw(SchemaStrategies(world.doc, patterns=True).build(schema, 0))
     return kind, draw(GARBAGE_IDS | TEXT)
@@ -202,8 +228,12 @@ def _request(draw: st.DrawFn, world: World, method: str, path: str) -> Drawn:
     for param in op.get("parameters", []):
         name = param["name"]
         if param["in"] == "path":
-            drawn.id_kind, drawn.id_value = draw(_id(world, tenant, param["schema"]))
-            drawn.path = drawn.path.replace("{" + name + "}", quote(drawn.id_value, safe=""))
+            kind, value = draw(_id(world, tenant, param["schema"], name))
+            if drawn.id_kind in (None, "own"):  # several ids: the first that is not the tenant's own
+                drawn.id_kind = kind
+            drawn.id_value = value
+            drawn.ids[name] = value
+            drawn.path = drawn.path.replace("{" + name + "}", quote(value, safe=""))
             continue
         value = draw(st.none() | st.none() | strategies.build(param["schema"], 0) | TEXT)
         if value is None:
@@ -220,8 +250,11 @@ def _request(draw: st.DrawFn, world: World, method: str, path: str) -> Drawn:
 
 def _routed_elsewhere(drawn: Drawn) -> bool:
     """An id that the URL turns into another path (a slash, an empty or dot segment)."""
-    value = drawn.id_value
-    return value is not None and (value in ("", ".", "..") or "/" in value)
+    return any(_routes_elsewhere(value) for value in drawn.ids.values())
+
+
+def _routes_elsewhere(value: str) -> bool:
+    return value in ("", ".", "..") or "/" in value
 
 
 def _send(world: World, drawn: Drawn) -> tuple[httpx.Response, bytes]:
@@ -265,7 +298,8 @@ def _check(world: World, op: dict[str, Any], drawn: Drawn, resp: httpx.Response,
     if security == [{"metricsKey": []}]:
         assert (status == 200) == (drawn.who == "metrics"), what
     if drawn.id_kind == "other" and keyed:
-        assert status in (400, 404), what  # another tenant's response: as unknown
+        # another tenant's object: as unknown (or the edge's answer about the body, before any look-up)
+        assert status in (400, 404, 408, 413, 415), what
     if drawn.id_kind == "own" and keyed and drawn.method == "GET" and not drawn.params:
         assert status == 200, what
 
@@ -309,8 +343,13 @@ def test_every_operation(world: World, method: str, path: str, operation_id: str
     @given(drawn=_request(world, method, path))
     def run(drawn: Drawn) -> None:
         if drawn.method == "DELETE" and drawn.id_kind == "own":  # keep the stored ids: delete a fresh one
-            fresh = _create(world.http, drawn.who if drawn.who in OTHER else "team-a", ["fresh"])
-            drawn.path = drawn.path.replace(quote(drawn.id_value or "", safe=""), fresh)
+            tenant = drawn.who if drawn.who in OTHER else "team-a"
+            if "conversation_id" in drawn.ids:
+                cid, item = _conversation(world.http, tenant)
+                drawn.path = path.replace("{conversation_id}", cid).replace("{item_id}", item)
+            else:
+                fresh = _create(world.http, tenant, ["fresh"])
+                drawn.path = drawn.path.replace(quote(drawn.id_value or "", safe=""), fresh)
         resp, raw = _send(world, drawn)
         _check(world, op, drawn, resp, raw)
 

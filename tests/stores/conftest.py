@@ -139,11 +139,17 @@ def backend(request: pytest.FixtureRequest) -> Backend:
 
 @pytest.fixture
 async def make_store(request: pytest.FixtureRequest, backend: Backend) -> AsyncIterator[MakeStore]:
-    """Makes stores of the parametrized backend (`await make_store(ttl_seconds=1)`); closes them after."""
+    """Makes stores of the parametrized backend (`await make_store(ttl_seconds=1)`, optionally
+    `conversation_ttl_seconds=`); closes them after."""
     opened: list[ResponseStore] = []
 
-    async def make(ttl_seconds: int = DEFAULT_TTL) -> ResponseStore:
-        store = await open_store(backend.configure(request, ttl_seconds))
+    async def make(
+        ttl_seconds: int = DEFAULT_TTL, conversation_ttl_seconds: int | None = None
+    ) -> ResponseStore:
+        settings = backend.configure(request, ttl_seconds)
+        if conversation_ttl_seconds is not None:
+            settings = settings.model_copy(update={"conversation_ttl_seconds": conversation_ttl_seconds})
+        store = await open_store(settings)
         opened.append(store)
         return store
 

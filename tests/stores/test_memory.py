@@ -179,3 +179,20 @@ async def test_open_store_passes_memory_max_bytes() -> None:
     for record in records:
         await store.put(record)
     assert 0 < store.stored_bytes <= 12345
+
+
+async def test_expired_conversations_are_dropped_by_later_writes() -> None:
+    from responses_gateway.ids import new_conversation_id
+    from responses_gateway.stores.conversations import StoredConversation
+
+    now = [0.0]
+    store = MemoryStore(max_responses=10, ttl_seconds=60, conversation_ttl_seconds=10, clock=lambda: now[0])
+    old = [StoredConversation(new_conversation_id(), "a", 0, b"{}") for _ in range(3)]
+    for conv in old:
+        await store.conversations.create(conv, [])
+    now[0] = 5.0
+    await store.conversations.append(old[0].id, [], owner="a")  # extended to 15
+    now[0] = 11.0
+    await store.conversations.create(StoredConversation(new_conversation_id(), "a", 0, b"{}"), [])
+    assert len(store.conversations) == 2  # old[1], old[2] are gone, never read again
+    assert await store.conversations.get(old[0].id, owner="a") == old[0]

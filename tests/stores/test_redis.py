@@ -669,3 +669,87 @@ async def test_requests_queued_behind_a_failed_connect_do_not_each_wait_a_timeou
     finally:
         node.thaw()
         node.stop()
+
+
+# --- conversations ----------------------------------------------------------------------------------
+
+
+async def _conversation_of(store: RedisStore, n: int) -> tuple[str, list[str]]:
+    """A conversation of owner "a" with `n` items (appended 20 at a time): its id and item ids."""
+    from responses_gateway.ids import new_conversation_id, new_conversation_item_id
+    from responses_gateway.stores.conversations import StoredConversation
+
+    cid = new_conversation_id()
+    await store.conversations.create(StoredConversation(cid, "a", 0, b"{}"), [])
+    ids = [new_conversation_item_id("msg") for _ in range(n)]
+    batches = [ids[i : i + 20] for i in range(0, n, 20)]
+    for start in range(0, len(batches), 50):
+        await asyncio.gather(
+            *(
+                store.conversations.append(cid, [(i, b'{"type":"message"}') for i in batch], owner="a")
+                for batch in batches[start : start + 50]
+            )
+        )
+    return cid, ids
+
+
+async def _page_costs(store: RedisStore, ports: list[int], cid: str, ids: list[str]) -> list[tuple[int, int]]:
+    """(round trips, commands) of a page of 20 at the start, the middle and the end, both orders."""
+    await store.conversations.list_items(cid, owner="a", limit=1)  # the script is loaded on this node
+    costs = []
+    for order, after in (("asc", None), ("asc", ids[5000]), ("desc", None), ("desc", ids[20])):
+
+        async def page(order: Any = order, after: str | None = after) -> None:
+            got = await store.conversations.list_items(cid, owner="a", limit=20, order=order, after=after)
+            assert got is not None and len(got.items) == 20
+
+        costs.append(await _work(store, ports, page))
+    return costs
+
+
+async def _assert_conversation_pages_at_constant_cost(store: RedisStore, ports: list[int]) -> None:
+    cid, ids = await _conversation_of(store, 10_000)
+    before = commandstats(ports)
+    costs = await _page_costs(store, ports, cid, ids)
+    after = commandstats(ports)
+    assert all(rt == 1 for rt, _ in costs), costs
+    # EVALSHA HGET ZRANGEBYSCORE HMGET, and a ZSCORE with `after`: the same at any position
+    assert costs[0] == costs[2] and costs[1] == costs[3] and costs[1][1] == costs[0][1] + 1 <= 5, costs
+    used = {name for name in after if after[name] != before.get(name)}
+    assert not used & {"scan", "keys", "lrange", "hgetall", "zrange"}, used
+    small_cid, small_ids = await _conversation_of(store, 40)
+    small = await _work(
+        store,
+        ports,
+        lambda: store.conversations.list_items(small_cid, owner="a", limit=20, after=small_ids[3]),
+    )
+    assert small == costs[1], (small, costs)  # 40 items or 10,000: one page costs the same
+
+
+@pytest.mark.redis
+async def test_a_conversation_page_costs_the_same_at_any_length_standalone(redis_clean: str) -> None:
+    store = await open_standalone_store(redis_clean)
+    try:
+        await _assert_conversation_pages_at_constant_cost(store, [_port(redis_clean)])
+    finally:
+        await store.aclose()
+
+
+@pytest.mark.redis_cluster
+async def test_a_conversation_lives_in_one_slot_and_pages_at_constant_cost(
+    started_cluster: RedisCluster,
+) -> None:
+    store = await open_cluster_store(started_cluster.addresses)
+    try:
+        masters = [m.port for m in started_cluster.masters()]
+        await _assert_conversation_pages_at_constant_cost(store, masters)
+        cid, _ = await _conversation_of(store, 3)
+        holders = [p for p in masters if _keys_on(p, f"sr:conv:{{{cid}}}*")]
+        assert len(holders) == 1
+        assert _keys_on(holders[0], f"*{cid}*") == [
+            f"sr:conv:{{{cid}}}",
+            f"sr:conv:{{{cid}}}:items",
+            f"sr:conv:{{{cid}}}:seq",
+        ]
+    finally:
+        await store.aclose()

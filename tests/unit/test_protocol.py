@@ -255,7 +255,8 @@ def test_text_formats_nulls_and_unknown_fields() -> None:
             "Invalid value for 'reasoning.effort': 'max'.",
         ),
         ({"background": True}, "background", "'background: true' is not supported by this gateway."),
-        ({"conversation": "conv_1"}, "conversation", "'conversation' is not supported by this gateway."),
+        ({"conversation": 5}, "conversation", None),
+        ({"conversation": {"id": ""}}, "conversation.id", None),
     ],
 )
 def test_errors_name_the_exact_path(fields: dict[str, Any], param: str, message: str | None) -> None:
@@ -292,3 +293,16 @@ def test_events_encode_with_their_type_first() -> None:
     )
     assert event_type(ev) == "response.output_text.delta"
     assert msgspec.json.encode(ev).startswith(b'{"type":"response.output_text.delta"')
+
+
+def test_conversation_and_previous_response_id_are_mutually_exclusive() -> None:
+    with pytest.raises(RequestInvalid) as exc:
+        parse_create(orjson.dumps({"model": "m", "conversation": "conv_1", "previous_response_id": "resp_1"}))
+    assert exc.value.code == "mutually_exclusive_parameters" and exc.value.param is None
+    assert exc.value.message == (
+        "Mutually exclusive parameters. Ensure you are only providing one of: "
+        "'previous_response_id' or 'conversation'."
+    )
+    for conversation in ("conv_1", {"id": "conv_1"}):
+        req = parse_create(orjson.dumps({"model": "m", "conversation": conversation}))
+        assert req.conversation == conversation or req.conversation.id == "conv_1"  # type: ignore[union-attr]

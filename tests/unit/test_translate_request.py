@@ -161,7 +161,7 @@ def test_text_format_maps_to_response_format() -> None:
         ({"model": "m", "metadata": {str(i): "v" for i in range(17)}}, "metadata"),
         ({"model": "m", "metadata": {"k": "v" * 513}}, "metadata"),
         ({"model": "m", "background": True}, "background"),
-        ({"model": "m", "conversation": "conv_1"}, "conversation"),
+        ({"model": "m", "conversation": 5}, "conversation"),
         ({"model": "m", "input": [{"role": "robot", "content": "x"}]}, "input"),
         (
             {"model": "m", "input": [{"role": "user", "content": [{"type": "input_file", "file_id": "f"}]}]},

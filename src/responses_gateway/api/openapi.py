@@ -17,6 +17,14 @@ import msgspec
 import orjson
 
 from responses_gateway import __version__
+from responses_gateway.protocol.conversations import (
+    AddItems,
+    Conversation,
+    ConversationDeleted,
+    ConversationItemList,
+    CreateConversation,
+    UpdateConversation,
+)
 from responses_gateway.protocol.events import Event
 from responses_gateway.protocol.request import CreateRequest
 from responses_gateway.protocol.response import Deleted, Response
@@ -25,6 +33,7 @@ from responses_gateway.service import ItemPage
 Schema = dict[str, Any]
 REF = "#/components/schemas/{name}"
 RESPONSE_ID_PATTERN = "^resp_[0-9a-f]{48}$"
+CONVERSATION_ID_PATTERN = "^conv_[0-9a-f]{48}$"
 
 
 class ErrorObject(msgspec.Struct):
@@ -73,6 +82,14 @@ _RESPONSE_ID = {
     "description": "A response id of this gateway; any other value answers as an unknown id (404).",
     "schema": {"type": "string", "pattern": RESPONSE_ID_PATTERN},
 }
+_CONVERSATION_ID = {
+    "name": "conversation_id",
+    "in": "path",
+    "required": True,
+    "description": "A conversation id of this gateway; any other value answers as an unknown id (404).",
+    "schema": {"type": "string", "pattern": CONVERSATION_ID_PATTERN},
+}
+_ITEM_ID = {"name": "item_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _INCLUDE = {
     "name": "include",
     "in": "query",
@@ -192,6 +209,103 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "POST",
+        "/v1/conversations",
+        "createConversation",
+        "Create a conversation (optional metadata and up to 20 initial items).",
+        ok={200: {"application/json": _ref("Conversation")}},
+        errors=(400, 401, 403, 408, 413, 415, 503),
+        body=_ref("CreateConversation"),
+        tags=("conversations",),
+    ),
+    Operation(
+        "GET",
+        "/v1/conversations/{conversation_id}",
+        "getConversation",
+        "Retrieve a conversation.",
+        ok={200: {"application/json": _ref("Conversation")}},
+        errors=_ID_ERRORS,
+        parameters=(_CONVERSATION_ID,),
+        tags=("conversations",),
+    ),
+    Operation(
+        "POST",
+        "/v1/conversations/{conversation_id}",
+        "updateConversation",
+        "Replace a conversation's metadata.",
+        ok={200: {"application/json": _ref("Conversation")}},
+        errors=(*_ID_ERRORS, 408, 413, 415),
+        body=_ref("UpdateConversation"),
+        parameters=(_CONVERSATION_ID,),
+        tags=("conversations",),
+    ),
+    Operation(
+        "DELETE",
+        "/v1/conversations/{conversation_id}",
+        "deleteConversation",
+        "Delete a conversation and its items.",
+        ok={200: {"application/json": _ref("ConversationDeleted")}},
+        errors=_ID_ERRORS,
+        parameters=(_CONVERSATION_ID,),
+        tags=("conversations",),
+    ),
+    Operation(
+        "POST",
+        "/v1/conversations/{conversation_id}/items",
+        "createConversationItems",
+        "Add up to 20 items to a conversation (appended as one unit); answers the items added.",
+        ok={200: {"application/json": _ref("ConversationItemList")}},
+        errors=(*_ID_ERRORS, 408, 413, 415),
+        body=_ref("AddItems"),
+        parameters=(_CONVERSATION_ID, _INCLUDE),
+        tags=("conversations",),
+    ),
+    Operation(
+        "GET",
+        "/v1/conversations/{conversation_id}/items",
+        "listConversationItems",
+        "List a conversation's items, a page at a time.",
+        ok={200: {"application/json": _ref("ConversationItemList")}},
+        errors=_ID_ERRORS,
+        parameters=(
+            _CONVERSATION_ID,
+            {
+                "name": "limit",
+                "in": "query",
+                "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+            },
+            {"name": "order", "in": "query", "schema": {"enum": ["asc", "desc"], "default": "desc"}},
+            {
+                "name": "after",
+                "in": "query",
+                "description": "An item id: the page starts after it.",
+                "schema": {"type": "string"},
+            },
+            _INCLUDE,
+        ),
+        tags=("conversations",),
+    ),
+    Operation(
+        "GET",
+        "/v1/conversations/{conversation_id}/items/{item_id}",
+        "getConversationItem",
+        "Retrieve one item of a conversation.",
+        ok={200: {"application/json": {"type": "object", "description": "A conversation item."}}},
+        errors=_ID_ERRORS,
+        parameters=(_CONVERSATION_ID, _ITEM_ID, _INCLUDE),
+        tags=("conversations",),
+    ),
+    Operation(
+        "DELETE",
+        "/v1/conversations/{conversation_id}/items/{item_id}",
+        "deleteConversationItem",
+        "Delete one item of a conversation; answers the conversation.",
+        ok={200: {"application/json": _ref("Conversation")}},
+        errors=_ID_ERRORS,
+        parameters=(_CONVERSATION_ID, _ITEM_ID),
+        tags=("conversations",),
+    ),
+    Operation(
+        "POST",
         "/v1/chat/completions",
         "createChatCompletion",
         "Pass-through to the backend serving `model`; its answer is relayed as it is.",
@@ -303,7 +417,20 @@ def _operation(op: Operation, *, api_keys: bool, metrics_key: bool) -> Schema:
 def _components() -> dict[str, Schema]:
     (event,), schemas = msgspec.json.schema_components([Event], ref_template=REF)
     _, more = msgspec.json.schema_components(
-        [CreateRequest, Response, Deleted, ItemPage, ErrorResponse], ref_template=REF
+        [
+            CreateRequest,
+            Response,
+            Deleted,
+            ItemPage,
+            ErrorResponse,
+            CreateConversation,
+            UpdateConversation,
+            AddItems,
+            Conversation,
+            ConversationDeleted,
+            ConversationItemList,
+        ],
+        ref_template=REF,
     )
     return {**schemas, **more, "ResponseStreamEvent": event}
 

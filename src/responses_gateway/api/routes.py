@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from responses_gateway.api import conversations as conv
 from responses_gateway.api.body import read_body
 from responses_gateway.api.capacity import Capacity
 from responses_gateway.api.edge import request_context
@@ -236,6 +237,14 @@ ROUTES = [
     Route("/v1/responses/{response_id}", get_response, methods=["GET"]),
     Route("/v1/responses/{response_id}", delete_response, methods=["DELETE"]),
     Route("/v1/responses/{response_id}/input_items", list_input_items, methods=["GET"]),
+    Route("/v1/conversations", conv.create_conversation, methods=["POST"]),
+    Route("/v1/conversations/{conversation_id}", conv.get_conversation, methods=["GET"]),
+    Route("/v1/conversations/{conversation_id}", conv.update_conversation, methods=["POST"]),
+    Route("/v1/conversations/{conversation_id}", conv.delete_conversation, methods=["DELETE"]),
+    Route("/v1/conversations/{conversation_id}/items", conv.add_items, methods=["POST"]),
+    Route("/v1/conversations/{conversation_id}/items", conv.list_items, methods=["GET"]),
+    Route("/v1/conversations/{conversation_id}/items/{item_id}", conv.get_item, methods=["GET"]),
+    Route("/v1/conversations/{conversation_id}/items/{item_id}", conv.delete_item, methods=["DELETE"]),
     Route("/v1/chat/completions", chat_completions, methods=["POST"]),
     Route("/v1/models", list_models, methods=["GET"]),
     Route("/health", health, methods=["GET"]),

@@ -177,7 +177,14 @@ def _infer_types(items: list[Any]) -> None:
 
 
 def _check_supported(req: CreateRequest) -> None:
-    for name, value in (("background", req.background), ("conversation", req.conversation)):
+    if req.conversation is not None and req.previous_response_id is not None:
+        raise RequestInvalid(
+            "Mutually exclusive parameters. Ensure you are only providing one of: "
+            "'previous_response_id' or 'conversation'.",
+            None,
+            "mutually_exclusive_parameters",
+        )
+    for name, value in (("background", req.background),):
         if value is True:
             raise RequestInvalid(f"'{name}: true' is not supported by this gateway.", name, _UNSUPPORTED)
         if value is not None and value is not False:

@@ -37,6 +37,12 @@ class TextConfig(Struct, omit_defaults=True):
     verbosity: str | None = None
 
 
+class ConversationRef(Struct):
+    """`conversation: {"id": ...}` of a create request, and of the Response object."""
+
+    id: Annotated[str, Meta(min_length=1)]
+
+
 Effort = Literal["none", "minimal", "low", "medium", "high", "xhigh"]
 
 
@@ -78,5 +84,5 @@ class CreateRequest(Struct, kw_only=True):
     service_tier: str | None = None
     # would change the result and cannot be honoured: parsed so that a set value is a 400
     background: bool | None = None
-    conversation: str | dict[str, Any] | None = None  # open until conversations exist
+    conversation: Annotated[str, Meta(min_length=1)] | ConversationRef | None = None
     prompt: dict[str, Any] | None = None  # open: prompt templates are not supported

@@ -7,7 +7,7 @@ from typing import Literal
 from msgspec import Struct
 
 from responses_gateway.protocol.items import OutputItem
-from responses_gateway.protocol.request import Metadata, ReasoningConfig, TextConfig
+from responses_gateway.protocol.request import ConversationRef, Metadata, ReasoningConfig, TextConfig
 from responses_gateway.protocol.tools import Tool, ToolChoice
 
 Status = Literal["completed", "incomplete", "failed", "in_progress", "cancelled", "queued"]
@@ -54,6 +54,7 @@ class Response(Struct, kw_only=True):
     output: list[OutputItem]
     parallel_tool_calls: bool = True
     previous_response_id: str | None = None
+    conversation: ConversationRef | None = None
     prompt_cache_key: str | None = None
     prompt_cache_retention: str | None = None
     reasoning: ReasoningConfig

@@ -26,20 +26,29 @@ async def _memory(settings: ResponseAPISettings) -> ResponseStore:
         max_responses=settings.memory_max_responses,
         ttl_seconds=settings.ttl_seconds,
         max_bytes=settings.memory.max_bytes,
+        conversation_ttl_seconds=settings.conversation_ttl_seconds,
     )
 
 
 async def _sqlite(settings: ResponseAPISettings) -> ResponseStore:
     from responses_gateway.stores.sqlite import SQLiteStore
 
-    return await SQLiteStore.open(settings.sqlite, ttl_seconds=settings.ttl_seconds)
+    return await SQLiteStore.open(
+        settings.sqlite,
+        ttl_seconds=settings.ttl_seconds,
+        conversation_ttl_seconds=settings.conversation_ttl_seconds,
+    )
 
 
 async def _redis(settings: ResponseAPISettings) -> ResponseStore:
     from responses_gateway.stores.redis import RedisStore
 
     assert settings.redis is not None  # checked by ResponseAPISettings
-    return await RedisStore.open(settings.redis, ttl_seconds=settings.ttl_seconds)
+    return await RedisStore.open(
+        settings.redis,
+        ttl_seconds=settings.ttl_seconds,
+        conversation_ttl_seconds=settings.conversation_ttl_seconds,
+    )
 
 
 BACKENDS: dict[str, Loader] = {"memory": _memory, "sqlite": _sqlite, "redis": _redis}

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from responses_gateway.errors import StoreUnavailable
+from responses_gateway.stores._sqlite_conv import SCHEMA as CONVERSATION_SCHEMA
 from responses_gateway.stores.base import ChainIncomplete, StoredResponse
 
 SCHEMA_VERSION = 3  # 1 and 2 were development versions (one row per turn, a parent pointer each)
@@ -163,6 +164,12 @@ def _create_schema(conn: sqlite3.Connection, path: str) -> None:
         for line in _SCHEMA.splitlines(keepends=True):
             statement += line
             if sqlite3.complete_statement(statement):  # SQLite's tokenizer: a ";" in a comment is not one
+                conn.execute(statement)
+                statement = ""
+        statement = ""
+        for line in CONVERSATION_SCHEMA.splitlines(keepends=True):
+            statement += line
+            if sqlite3.complete_statement(statement):
                 conn.execute(statement)
                 statement = ""
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

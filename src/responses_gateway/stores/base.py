@@ -28,6 +28,7 @@ from typing import Protocol
 import orjson
 
 from responses_gateway.errors import StoreUnavailable
+from responses_gateway.stores.conversations import ConversationStore
 
 __all__ = [
     "ChainIncomplete",
@@ -81,6 +82,10 @@ class ResponseStore(Protocol):
     """What the service needs from a store; every method may raise StoreUnavailable."""
 
     backend_name: str
+
+    @property
+    def conversations(self) -> ConversationStore:
+        """The same backend's conversations (stores/conversations.py)."""
 
     async def put(self, record: StoredResponse) -> None: ...
 

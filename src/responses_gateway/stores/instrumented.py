@@ -21,6 +21,7 @@ class InstrumentedStore:
     def __init__(self, inner: ResponseStore, seconds: Histogram, errors: Counter) -> None:
         self.inner = inner
         self.backend_name = inner.backend_name
+        self.conversations = inner.conversations
         # the labelled children, bound once per operation (a `.labels()` lookup per call costs)
         self._children = {op: (seconds.labels(op), errors.labels(op)) for op in _OPS}
 

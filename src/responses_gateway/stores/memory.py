@@ -14,6 +14,7 @@ from itertools import count
 from typing import cast
 
 from responses_gateway.ids import response_id_of_item
+from responses_gateway.stores._memory_conv import MemoryConversations
 from responses_gateway.stores.base import ChainIncomplete, StoredResponse, find_item
 
 __all__ = ["MemoryStore"]
@@ -82,6 +83,7 @@ class MemoryStore:
         *,
         max_bytes: int | None = None,
         clock: Callable[[], float] = time.monotonic,
+        conversation_ttl_seconds: int | None = None,
     ) -> None:
         if max_responses < 1:
             raise ValueError("max_responses must be at least 1")
@@ -95,6 +97,8 @@ class MemoryStore:
         self._entries: dict[str, _Entry] = {}
         self._segments: OrderedDict[int, _Segment] = OrderedDict()  # least recently extended first
         self._keys = count()
+        # conversations are not bounded by max_responses / max_bytes (they do not expire by default)
+        self.conversations = MemoryConversations(conversation_ttl_seconds, clock)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -197,6 +201,7 @@ class MemoryStore:
         self._entries.clear()
         self._segments.clear()
         self._bytes = 0
+        self.conversations.clear()
 
     def evict(self, response_id: str) -> None:
         """Drop one record as the bound does (its descendants' histories become ChainIncomplete)."""

@@ -25,6 +25,7 @@ from responses_gateway.stores._redis_conn import (
     effective_wait_ms,
     socket_timeout,
 )
+from responses_gateway.stores._redis_conv import CONVERSATION_SCRIPTS, RedisConversations
 from responses_gateway.stores._redis_keys import KeySchema, tag_of
 from responses_gateway.stores._redis_scripts import (
     DELETE_SCRIPT,
@@ -72,7 +73,12 @@ class RedisStore:
     backend_name = "redis"
 
     def __init__(
-        self, settings: RedisSettings, *, ttl_seconds: int, connection: RedisConnection | None = None
+        self,
+        settings: RedisSettings,
+        *,
+        ttl_seconds: int,
+        connection: RedisConnection | None = None,
+        conversation_ttl_seconds: int | None = None,
     ) -> None:
         self.settings = settings
         self.ttl_seconds = ttl_seconds
@@ -92,11 +98,14 @@ class RedisStore:
         self._connect_lock = asyncio.Lock()
         self._connect_failures = 0
         self._next_connect_at = 0.0
+        self.conversations = RedisConversations(self, conversation_ttl_seconds)
 
     @classmethod
-    async def open(cls, settings: RedisSettings, *, ttl_seconds: int) -> RedisStore:
+    async def open(
+        cls, settings: RedisSettings, *, ttl_seconds: int, conversation_ttl_seconds: int | None = None
+    ) -> RedisStore:
         """Build the connection and try to connect; a Redis that is down is logged, not raised."""
-        store = cls(settings, ttl_seconds=ttl_seconds)
+        store = cls(settings, ttl_seconds=ttl_seconds, conversation_ttl_seconds=conversation_ttl_seconds)
         try:
             await store._ensure_ready()
         except StoreUnavailable as exc:
@@ -200,6 +209,15 @@ class RedisStore:
         store's connection, pool limit, retries and timeouts; any failure is StoreUnavailable."""
         return await self._run(operation, lambda: self._read(script, key, args))
 
+    async def run_script(
+        self, operation: str, script: LuaScript, key: str, args: Sequence[Arg], *, write: bool
+    ) -> Any:
+        """A script of this store's (the conversations') on the master of `key`, with retries, timeouts
+        and, for a write, the configured WAIT; any failure is StoreUnavailable."""
+        if write:
+            return await self._run(operation, lambda: self._write(script, key, args))
+        return await self._run(operation, lambda: self._read(script, key, args))
+
     async def aclose(self) -> None:
         try:
             await self.connection.aclose()
@@ -296,7 +314,8 @@ class RedisStore:
         calls: list[Awaitable[Any]] = []
         for client in self.connection.masters():
             calls += [client.execute_command("PING") for _ in range(count)]  # type: ignore[no-untyped-call]
-            calls += [client.execute_command("SCRIPT", "LOAD", s.source) for s in SCRIPTS]  # type: ignore[no-untyped-call]
+            scripts = (*SCRIPTS, *CONVERSATION_SCRIPTS)
+            calls += [client.execute_command("SCRIPT", "LOAD", s.source) for s in scripts]  # type: ignore[no-untyped-call]
         try:
             with connection_races():
                 gathered = asyncio.gather(*calls, return_exceptions=True)

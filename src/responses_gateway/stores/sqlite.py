@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from responses_gateway.config import SQLiteSettings
 from responses_gateway.errors import StoreUnavailable
 from responses_gateway.ids import response_id_of_item
+from responses_gateway.stores import _sqlite_conv
 from responses_gateway.stores import _sqlite_sql as sql
 from responses_gateway.stores._sqlite_writer import Writer
 from responses_gateway.stores.base import StoredResponse, find_item
@@ -57,6 +58,7 @@ class SQLiteStore:
         *,
         ttl_seconds: int,
         clock: Callable[[], float],
+        conversation_ttl_seconds: int | None = None,
     ) -> None:
         self.path = path
         self._writer = writer
@@ -67,6 +69,7 @@ class SQLiteStore:
         self._clock = clock
         self._closed = False
         self._purger: asyncio.Task[None] | None = None
+        self.conversations = _sqlite_conv.SQLiteConversations(self, conversation_ttl_seconds)
 
     @classmethod
     async def open(
@@ -76,6 +79,7 @@ class SQLiteStore:
         ttl_seconds: int,
         clock: Callable[[], float] = time.time,
         max_batch: int = 512,
+        conversation_ttl_seconds: int | None = None,
     ) -> SQLiteStore:
         """Create the file (and its directories) if needed, and start the periodic purge of expired rows."""
         reads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-reader")
@@ -93,7 +97,15 @@ class SQLiteStore:
             reads.shutdown(wait=False)
             raise
         writer = Writer(conn, max_batch=max_batch)
-        store = cls(path, writer, reader, reads, ttl_seconds=ttl_seconds, clock=clock)
+        store = cls(
+            path,
+            writer,
+            reader,
+            reads,
+            ttl_seconds=ttl_seconds,
+            clock=clock,
+            conversation_ttl_seconds=conversation_ttl_seconds,
+        )
         store._purger = asyncio.create_task(store._purge_forever(settings.purge_interval_seconds))
         return store
 
@@ -124,6 +136,11 @@ class SQLiteStore:
             turns, segments = await self._write(sql.purge, self._clock(), _PURGE_BATCH)
             total += turns
             if turns < _PURGE_BATCH and segments < _PURGE_BATCH:
+                break
+        while True:
+            # expired conversations go too (not counted: the count is of turns)
+            conversations = await self._write(_sqlite_conv.purge, self._clock(), _PURGE_BATCH)
+            if conversations < _PURGE_BATCH:
                 return total
 
     async def aclose(self) -> None:
@@ -141,6 +158,18 @@ class SQLiteStore:
                     await asyncio.get_running_loop().run_in_executor(self._reads, self._reader.close)
         finally:
             self._reads.shutdown(wait=False)
+
+    def now(self) -> float:
+        """The store's clock (the conversations' too)."""
+        return self._clock()
+
+    async def write(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(conn, *args)` as a job of the writer (one transaction); errors are StoreUnavailable."""
+        return await self._write(fn, *args)
+
+    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(conn, *args)` on the reading connection; errors are StoreUnavailable."""
+        return await self._read(fn, *args)
 
     async def _write(self, fn: Callable[..., T], *args: Any) -> T:
         if self._closed:

@@ -63,6 +63,11 @@ def normalize_input(raw: str | list[InputItem] | None, response_id: str) -> list
     return raw
 
 
+def item_prefix(item: Item) -> str:
+    """The id prefix of an item's type (`msg`, `fc`, ...)."""
+    return _ID_PREFIX[type(item)]
+
+
 def references(items: list[InputItem]) -> list[str]:
     return [it.id for it in items if isinstance(it, ItemReference)]
 

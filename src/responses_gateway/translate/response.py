@@ -7,7 +7,13 @@ import logging
 import msgspec
 
 from responses_gateway.protocol.chat import ChatUsage, present
-from responses_gateway.protocol.request import CreateRequest, FormatText, ReasoningConfig, TextConfig
+from responses_gateway.protocol.request import (
+    ConversationRef,
+    CreateRequest,
+    FormatText,
+    ReasoningConfig,
+    TextConfig,
+)
 from responses_gateway.protocol.response import InputTokensDetails, OutputTokensDetails, Response, Usage
 
 log = logging.getLogger("responses_gateway.usage")
@@ -29,6 +35,7 @@ def new_response(req: CreateRequest, response_id: str, created_at: int) -> Respo
         output=[],
         parallel_tool_calls=req.parallel_tool_calls if req.parallel_tool_calls is not None else True,
         previous_response_id=req.previous_response_id,
+        conversation=conversation_ref(req),
         prompt_cache_key=req.prompt_cache_key,
         prompt_cache_retention=req.prompt_cache_retention,
         reasoning=ReasoningConfig(reasoning.effort, reasoning.summary),
@@ -47,6 +54,12 @@ def new_response(req: CreateRequest, response_id: str, created_at: int) -> Respo
         user=req.user,
         metadata=req.metadata or {},
     )
+
+
+def conversation_ref(req: CreateRequest) -> ConversationRef | None:
+    """The request's `conversation` (an id or `{"id": ...}`) as the Response object's `{"id": ...}`."""
+    conv = req.conversation
+    return ConversationRef(conv) if isinstance(conv, str) else conv
 
 
 def read_usage(raw: msgspec.Raw) -> Usage | None:
