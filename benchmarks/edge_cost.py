@@ -14,6 +14,7 @@ import _common
 # isort: split
 import argparse
 import asyncio
+import logging
 import statistics
 import time
 from collections.abc import Awaitable, Callable
@@ -119,6 +120,7 @@ async def _measure(n: int, rounds: int) -> dict[str, list[float]]:
 
 
 def main() -> None:
+    logging.getLogger("responses_gateway").setLevel(logging.ERROR)  # not the memory store's warning
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--n", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=5)
