@@ -402,6 +402,11 @@ class ResponsesService:
             raise _not_found(response_id)
         return record.response
 
+    @staticmethod
+    def check_id(response_id: str) -> None:
+        """The unknown-id 404 for an id not of our shape (before any store access)."""
+        _checked(response_id)
+
     async def delete(self, response_id: str, ctx: RequestContext) -> Deleted:
         if not await self.store.delete(_checked(response_id), owner=ctx.owner):
             raise _not_found(response_id)

@@ -49,6 +49,7 @@ from responses_gateway.api.routes import (
     EventStream,
     check_retrieve_query,
     create,
+    retrieve,
     service_of,
 )
 from responses_gateway.api.sse import sse_stream
@@ -100,7 +101,7 @@ async def _retrieve(state: AppState, scope: Scope, receive: Receive) -> bytes:
     query: bytes = scope["query_string"]
     if query:
         check_retrieve_query(QueryParams(query).get("stream"))
-    return await service_of(state).get(scope["path"][14:], request_context(scope))
+    return await retrieve(state, scope["path"][14:], request_context(scope))
 
 
 def _handler_for(exc: Exception) -> tuple[Callable[[Request, Exception], Awaitable[Response]], bool]:

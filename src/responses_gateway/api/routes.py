@@ -18,12 +18,13 @@ from responses_gateway.api.capacity import Capacity
 from responses_gateway.api.edge import request_context
 from responses_gateway.api.openapi import openapi_json
 from responses_gateway.api.sse import sse_stream
+from responses_gateway.background import BackgroundRunner
 from responses_gateway.errors import InvalidRequest, NotFound, StoreUnavailable
 from responses_gateway.metrics import Metrics
 from responses_gateway.protocol import parse_create, parse_json
 from responses_gateway.protocol.events import Event
 from responses_gateway.ratelimit import RateLimiter, holding
-from responses_gateway.service import RequestContext, ResponsesService
+from responses_gateway.service import Prepared, RequestContext, ResponsesService
 from responses_gateway.upstream.http import HTTPUpstream
 
 log = logging.getLogger("responses_gateway.api")
@@ -42,6 +43,7 @@ class AppState:
     capacity: Capacity = field(default_factory=Capacity)
     api_keys: bool = False  # auth.api_keys is set (the OpenAPI document says a key is required)
     metrics_key: bool = False  # /metrics needs auth.metrics_key
+    background: BackgroundRunner | None = None  # runs `background: true` responses (with a service)
 
 
 def _state(request: Request) -> AppState:
@@ -101,6 +103,8 @@ async def create(
     `limits.concurrent_streams`, one of its tenant's, until it ends."""
     capacity = state.capacity
     prepared = await service.prepare(parse_create(body, service.request_limits), ctx)
+    if prepared.req.background:
+        return await start_background(prepared, ctx, state)
     if not prepared.stream:
         await state.limiter.admit(ctx.owner, stream=False)
         return await service.respond(prepared, ctx, timeout=capacity.request_timeout)
@@ -120,6 +124,39 @@ async def create(
     return EventStream(first, events)
 
 
+def background_of(state: AppState) -> BackgroundRunner:
+    service_of(state)
+    assert state.background is not None  # set with the service
+    return state.background
+
+
+async def start_background(prepared: Prepared, ctx: RequestContext, state: AppState) -> bytes | EventStream:
+    """A `background: true` create (`background.py`): the `queued` response, or its events."""
+    await state.limiter.admit(ctx.owner, stream=False)
+    started = await background_of(state).start(prepared, ctx)
+    if isinstance(started, bytes):
+        return started
+    try:
+        first = await anext(started)
+    except BaseException:
+        await started.aclose()
+        raise
+    return EventStream(first, started)
+
+
+async def retrieve(state: AppState, response_id: str, ctx: RequestContext) -> bytes:
+    """A stored response; a background one whose runner died is settled first (`background.py`)."""
+    body = await service_of(state).get(response_id, ctx)
+    return await background_of(state).checked(response_id, body, ctx)
+
+
+async def cancel_response(request: Request) -> Response:
+    state = _state(request)
+    response_id = request.path_params["response_id"]
+    service_of(state).check_id(response_id)
+    return _json(await background_of(state).cancel(response_id, _ctx(request)))
+
+
 def check_retrieve_query(stream: str | None) -> None:
     if stream in ("true", "1"):
         raise InvalidRequest("Replaying a stored stream (stream=true) is not supported yet.", param="stream")
@@ -137,7 +174,7 @@ async def create_response(request: Request) -> Response:
 
 async def get_response(request: Request) -> Response:
     check_retrieve_query(request.query_params.get("stream"))
-    return _json(await _service(request).get(request.path_params["response_id"], _ctx(request)))
+    return _json(await retrieve(_state(request), request.path_params["response_id"], _ctx(request)))
 
 
 async def delete_response(request: Request) -> Response:
@@ -236,6 +273,7 @@ ROUTES = [
     Route("/v1/responses/{response_id}", get_response, methods=["GET"]),
     Route("/v1/responses/{response_id}", delete_response, methods=["DELETE"]),
     Route("/v1/responses/{response_id}/input_items", list_input_items, methods=["GET"]),
+    Route("/v1/responses/{response_id}/cancel", cancel_response, methods=["POST"]),
     Route("/v1/chat/completions", chat_completions, methods=["POST"]),
     Route("/v1/models", list_models, methods=["GET"]),
     Route("/health", health, methods=["GET"]),

@@ -177,11 +177,10 @@ def _infer_types(items: list[Any]) -> None:
 
 
 def _check_supported(req: CreateRequest) -> None:
-    for name, value in (("background", req.background), ("conversation", req.conversation)):
-        if value is True:
-            raise RequestInvalid(f"'{name}: true' is not supported by this gateway.", name, _UNSUPPORTED)
-        if value is not None and value is not False:
-            raise RequestInvalid(f"'{name}' is not supported by this gateway.", name, _UNSUPPORTED)
+    if req.background is True and req.store is False:
+        raise RequestInvalid("background can only be used when `store` is true", "background")
+    if req.conversation is not None:
+        raise RequestInvalid("'conversation' is not supported by this gateway.", "conversation", _UNSUPPORTED)
     if req.prompt is not None:
         raise RequestInvalid("'prompt' is not supported by this gateway.", "prompt", _UNSUPPORTED)
     if not isinstance(req.input, list):
