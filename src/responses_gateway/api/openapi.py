@@ -167,6 +167,15 @@ OPERATIONS: tuple[Operation, ...] = (
         parameters=(_RESPONSE_ID,),
     ),
     Operation(
+        "POST",
+        "/v1/responses/{response_id}/cancel",
+        "cancelResponse",
+        "Cancel a background response that is queued or in progress (from any replica); idempotent.",
+        ok={200: {"application/json": _ref("Response")}},
+        errors=_ID_ERRORS,
+        parameters=(_RESPONSE_ID,),
+    ),
+    Operation(
         "GET",
         "/v1/responses/{response_id}/input_items",
         "listInputItems",
