@@ -42,6 +42,7 @@ _decode_response = msgspec.json.Decoder(Response).decode
 RUNNING: frozenset[Status] = frozenset({"queued", "in_progress"})
 CANCEL_WAIT_SECONDS = 5.0  # how long a cancel waits for the running replica to settle the response
 _SETTLE_POLL = 0.1
+_SETTLE_WAIT = 5.0  # how long a cancelled run waits for the service's write of it
 
 
 @dataclass(slots=True, eq=False)
@@ -138,6 +139,8 @@ class BackgroundRunner:
         except asyncio.CancelledError:
             if not job.started:  # before the backend's first chunk: the service stored nothing
                 await asyncio.shield(self._settle(job, "cancelled"))
+            else:  # the service stores it as cancelled in a task of its own: let it land first
+                await self.service.settled(_SETTLE_WAIT)
             log.info("background response %s cancelled", p.response_id)
         except UpstreamError as exc:  # before the first chunk (later ones are stored as failed)
             log.warning("background response %s: the backend failed: %s", p.response_id, exc.message)

@@ -388,6 +388,11 @@ class ResponsesService:
         else:
             log.error("storing a response failed", exc_info=exc)
 
+    async def settled(self, timeout: float) -> None:
+        """Wait at most `timeout` s for the writes of responses already settled (never cancels them)."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout)
+
     async def drain(self) -> None:
         """Wait for stores of cancelled responses still in flight (on shutdown)."""
         while self._tasks:
