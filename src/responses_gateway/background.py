@@ -28,11 +28,12 @@ import msgspec
 from responses_gateway.config import BackgroundSettings
 from responses_gateway.errors import InvalidRequest, NotFound, RateLimited, StoreUnavailable, UpstreamError
 from responses_gateway.protocol.errors import shown
-from responses_gateway.protocol.events import Event, ResponseFailed
+from responses_gateway.protocol.events import Event, ResponseFailed, event_type
 from responses_gateway.protocol.response import Response, ResponseError, Status
 from responses_gateway.service import Prepared, RequestContext, ResponsesService
 from responses_gateway.stores.base import StoredResponse
 from responses_gateway.stores.control import BackgroundControl, control_for
+from responses_gateway.stores.events import EventLog, LoggedEvent, event_log_for
 from responses_gateway.translate.response import new_response
 
 log = logging.getLogger("responses_gateway.background")
@@ -43,6 +44,10 @@ RUNNING: frozenset[Status] = frozenset({"queued", "in_progress"})
 CANCEL_WAIT_SECONDS = 5.0  # how long a cancel waits for the running replica to settle the response
 _SETTLE_POLL = 0.1
 _SETTLE_WAIT = 5.0  # how long a cancelled run waits for the service's write of it
+REPLAY_PAGE = 500  # events per read of a replay
+FOLLOW_POLL = 0.1  # seconds between reads of a replay that has caught up with the run
+_QUIET = 0.3  # a settled response's replay ends after this long without a new event
+TERMINAL_TYPES = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
 
 @dataclass(slots=True, eq=False)
@@ -69,6 +74,9 @@ class BackgroundRunner:
         self.max_concurrent = settings.max_concurrent
         self.lease_seconds = settings.lease_seconds
         self.poll_seconds = min(0.5, settings.lease_seconds / 4)
+        self.events: EventLog = event_log_for(service.store)
+        self.events_keep_seconds = settings.events_keep_seconds
+        self._log_failed = False
         self._jobs: dict[str, _Job] = {}
         self._heartbeat: asyncio.Task[None] | None = None
         self._closing = False
@@ -136,6 +144,7 @@ class BackgroundRunner:
                 async for batch in events:
                     job.started = True
                     job.publish(batch)
+                    await self._log(p.response_id, batch)
         except asyncio.CancelledError:
             if not job.started:  # before the backend's first chunk: the service stored nothing
                 await asyncio.shield(self._settle(job, "cancelled"))
@@ -145,7 +154,9 @@ class BackgroundRunner:
         except UpstreamError as exc:  # before the first chunk (later ones are stored as failed)
             log.warning("background response %s: the backend failed: %s", p.response_id, exc.message)
             failed = await self._settle(job, "failed", exc.message)
-            job.publish([ResponseFailed(sequence_number=0, response=failed)])
+            closing: list[Event] = [ResponseFailed(sequence_number=0, response=failed)]
+            job.publish(closing)
+            await self._log(p.response_id, closing)
         except StoreUnavailable as exc:
             log.warning("background response %s could not be stored: %s", p.response_id, exc.detail)
         except Exception:
@@ -158,6 +169,16 @@ class BackgroundRunner:
                 await asyncio.shield(self.control.release(p.response_id))
             except (StoreUnavailable, asyncio.CancelledError):
                 pass  # the lease expires by itself
+
+    async def _log(self, response_id: str, batch: list[Event]) -> None:
+        """Keep the events for replays; a store failure only makes a replay miss them (logged once)."""
+        logged = [LoggedEvent(e.sequence_number, event_type(e), _encode(e)) for e in batch]
+        try:
+            await self.events.append(response_id, logged, self.events_keep_seconds)
+        except StoreUnavailable as exc:
+            if not self._log_failed:
+                self._log_failed = True
+                log.warning("background: keeping the events of %s failed (logged once): %s", response_id, exc)
 
     async def _settle(self, job: _Job, status: Status, message: str | None = None) -> Response:
         """Store the response settled without output (it never reached the backend's first chunk)."""
@@ -269,6 +290,57 @@ class BackgroundRunner:
         if record is None:
             raise NotFound(f"Response with id '{shown(response_id)}' not found.", param="response_id")
         return record.response
+
+    # -- replay -----------------------------------------------------------------------------------
+
+    async def replay(
+        self, response_id: str, ctx: RequestContext, after: int
+    ) -> AsyncGenerator[LoggedEvent, None]:
+        """The events of a background response after sequence number `after`, then the live ones
+        until the terminal event (or, for a cancelled one, until it is settled and quiet).
+        Errors are raised here, before the first event."""
+        body = await self.checked(response_id, await self._stored(response_id, ctx), ctx)
+        response = _decode_response(body)
+        if not response.background:
+            raise InvalidRequest(
+                "Only background responses (created with background: true) can be streamed again.",
+                param="stream",
+            )
+        exists, first = await self.events.read(response_id, after, REPLAY_PAGE)
+        if not exists and response.status not in RUNNING:
+            raise InvalidRequest(
+                f"The events of response '{shown(response_id)}' are no longer kept "
+                f"(response_api.background.events_keep_seconds = {self.events_keep_seconds:g} s).",
+                param="stream",
+            )
+        return self._follow(response_id, ctx, after, first)
+
+    async def _follow(
+        self, response_id: str, ctx: RequestContext, after: int, batch: list[LoggedEvent]
+    ) -> AsyncGenerator[LoggedEvent, None]:
+        settled_at: float | None = None
+        last_check = time.monotonic()
+        while True:
+            for event in batch:
+                yield event
+                after = event.sequence_number
+                if event.type in TERMINAL_TYPES:
+                    return
+            now = time.monotonic()
+            if batch:
+                if settled_at is not None:
+                    settled_at = now
+            elif settled_at is not None:
+                if now - settled_at >= _QUIET:
+                    return  # settled (cancelled: no terminal event) and nothing more came
+            elif now - last_check >= 0.5:
+                last_check = now
+                body = await self.checked(response_id, await self._stored(response_id, ctx), ctx)
+                if _decode_response(body).status not in RUNNING:
+                    settled_at = now
+            if len(batch) < REPLAY_PAGE:
+                await asyncio.sleep(FOLLOW_POLL)
+            _, batch = await self.events.read(response_id, after, REPLAY_PAGE)
 
     # -- shutdown ---------------------------------------------------------------------------------
 

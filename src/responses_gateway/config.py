@@ -192,6 +192,9 @@ class BackgroundSettings(_Model):
     # how long a running background response's lease lives without renewal (renewed every
     # min(0.5, lease/4) s); after it expires another replica settles the response as failed
     lease_seconds: float = Field(default=10.0, ge=1.0, le=3600.0)
+    # how long the events of a background response are kept after its last one, for
+    # `GET /v1/responses/{id}?stream=true&starting_after=N`
+    events_keep_seconds: float = Field(default=600.0, ge=1.0, le=86_400.0)
 
 
 class ResponseAPISettings(_Model):

@@ -12,12 +12,14 @@ from pathlib import Path
 
 import httpx
 import openai
+import orjson
 import pytest
 from openai import OpenAI
 from openai.types.responses import Response
 
 from tests.support.echo_fixtures import EchoBackend
 from tests.support.gateway import Gateway, gateway_settings, run_gateway
+from tests.support.sse import sequence_numbers, sse_events
 
 SLOW = "[slow:50] [repeat:200] tick"  # about 10 s of streamed chunks: still running when we look
 
@@ -172,3 +174,73 @@ def test_sigterm_of_an_in_process_gateway_settles_running_work(echo: EchoBackend
         got = httpx.get(f"{gw.base_url}/responses/{r.id}").json()
         assert got["status"] == "cancelled"
         assert httpx.get(f"{gw.base_url}/responses/{quick.id}").json()["status"] == "completed"
+
+
+def _create_stream_then_drop(gw: Gateway, text: str, keep: int) -> tuple[str, list[tuple[str, bytes]]]:
+    """A stream: true + background: true create whose client reads `keep` events, then drops."""
+    body = {"model": "qwen3", "input": text, "background": True, "stream": True}
+    seen: list[tuple[str, bytes]] = []
+    with httpx.stream("POST", f"{gw.base_url}/responses", json=body, timeout=15) as resp:
+        assert resp.status_code == 200
+        for event in sse_events(resp):
+            seen.append(event)
+            if len(seen) == keep:
+                break
+    return orjson.loads(seen[0][1])["response"]["id"], seen
+
+
+def _replay(base_url: str, response_id: str, starting_after: int | None = None) -> list[tuple[str, bytes]]:
+    params = {"stream": "true"}
+    if starting_after is not None:
+        params["starting_after"] = str(starting_after)
+    with httpx.stream("GET", f"{base_url}/responses/{response_id}", params=params, timeout=30) as resp:
+        assert resp.status_code == 200, resp.read()
+        assert resp.headers["content-type"].startswith("text/event-stream")
+        return list(sse_events(resp))
+
+
+def test_resume_a_dropped_stream(gateway: Gateway) -> None:
+    """The rest of the events after the client dropped, then the live ones to the end: together
+    the events of an uninterrupted stream, byte for byte."""
+    response_id, head = _create_stream_then_drop(gateway, "[slow:20] [repeat:100] resume me", keep=5)
+    assert httpx.get(f"{gateway.base_url}/responses/{response_id}").json()["status"] == "in_progress"
+    tail = _replay(gateway.base_url, response_id, starting_after=sequence_numbers(head)[-1])
+    assert tail[-1][0] == "response.completed"
+    whole = _replay(gateway.base_url, response_id)  # after the end: the whole stream from the log
+    assert head + tail == whole
+    assert sequence_numbers(whole) == list(range(len(whole)))
+    final = orjson.loads(whole[-1][1])["response"]
+    assert final == httpx.get(f"{gateway.base_url}/responses/{response_id}").json()
+    assert final["output"][0]["content"][0]["text"] == "echo: " + " ".join(["resume me"] * 100)
+    # and through the SDK
+    events = list(
+        _client(gateway).responses.retrieve(response_id, stream=True, starting_after=len(whole) - 3)
+    )
+    assert [e.sequence_number for e in events] == [len(whole) - 2, len(whole) - 1]
+    assert events[-1].type == "response.completed"
+
+
+def test_replay_of_a_cancelled_response_ends(memory_gateway: Gateway) -> None:
+    client = _client(memory_gateway)
+    response_id, _ = _create_stream_then_drop(memory_gateway, SLOW, keep=4)
+    client.responses.cancel(response_id)
+    started = time.monotonic()
+    events = _replay(memory_gateway.base_url, response_id, starting_after=3)
+    assert time.monotonic() - started < 3  # no terminal event: it ends once the response is settled
+    assert sequence_numbers(events) == list(range(4, 4 + len(events)))
+    assert "response.completed" not in {t for t, _ in events}
+    assert client.responses.retrieve(response_id).status == "cancelled"
+
+
+def test_replay_errors(memory_gateway: Gateway) -> None:
+    client = _client(memory_gateway)
+    sync = client.responses.create(model="qwen3", input="x")
+    resp = httpx.get(f"{memory_gateway.base_url}/responses/{sync.id}", params={"stream": "true"})
+    assert resp.status_code == 400 and resp.json()["error"]["param"] == "stream"
+    bg = client.responses.create(model="qwen3", input="x", background=True)
+    resp = httpx.get(
+        f"{memory_gateway.base_url}/responses/{bg.id}", params={"stream": "true", "starting_after": "x"}
+    )
+    assert resp.status_code == 400 and resp.json()["error"]["param"] == "starting_after"
+    resp = httpx.get(f"{memory_gateway.base_url}/responses/resp_{'0' * 48}", params={"stream": "true"})
+    assert resp.status_code == 404

@@ -8,13 +8,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
+import orjson
 import pytest
 from openai import OpenAI
 from openai.types.responses import Response
 
 from tests.support.echo_fixtures import EchoBackend
 from tests.support.gateway_process import GatewayProcess, write_config
+from tests.support.sse import sequence_numbers, sse_events
 
 LEASE = 1.0
 SLOW = "[slow:50] [repeat:400] tick"  # about 20 s of streamed chunks
@@ -117,3 +120,33 @@ def test_sigterm_settles_running_work(
         assert cb.responses.retrieve(stuck.id).status == "cancelled"  # not left in_progress
         done = cb.responses.retrieve(quick.id)  # finished within the grace
         assert done.status == "completed" and done.output_text == "echo: quick"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_resume_a_stream_on_another_replica(
+    kind: str, request: pytest.FixtureRequest, echo: EchoBackend, tmp_path: Path
+) -> None:
+    """The client of A's stream drops; B replays what it missed and follows the live events (A
+    still runs it) to the end: together the uninterrupted stream, byte for byte."""
+    cfg = write_config(tmp_path / "gw.yaml", echo.base_url, _api(kind, request))
+    with GatewayProcess(cfg, tmp_path / "a.log") as a, GatewayProcess(cfg, tmp_path / "b.log") as b:
+        body = {"model": "qwen3", "input": "[slow:20] [repeat:150] far", "background": True, "stream": True}
+        head: list[tuple[str, bytes]] = []
+        with httpx.stream("POST", f"{a.base_url}/responses", json=body, timeout=15) as resp:
+            for event in sse_events(resp):
+                head.append(event)
+                if len(head) == 6:
+                    break
+        response_id = orjson.loads(head[0][1])["response"]["id"]
+        assert httpx.get(f"{b.base_url}/responses/{response_id}").json()["status"] == "in_progress"
+        params = {"stream": "true", "starting_after": str(sequence_numbers(head)[-1])}
+        with httpx.stream("GET", f"{b.base_url}/responses/{response_id}", params=params, timeout=30) as resp:
+            assert resp.status_code == 200
+            tail = list(sse_events(resp))
+        assert tail[-1][0] == "response.completed"
+        with httpx.stream("GET", f"{b.base_url}/responses/{response_id}?stream=true", timeout=30) as resp:
+            whole = list(sse_events(resp))
+        assert head + tail == whole
+        assert sequence_numbers(whole) == list(range(len(whole)))
+        final = orjson.loads(whole[-1][1])["response"]
+        assert final == httpx.get(f"{a.base_url}/responses/{response_id}").json()

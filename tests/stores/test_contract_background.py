@@ -9,6 +9,7 @@ import orjson
 
 from responses_gateway.stores.base import ResponseStore, StoredResponse
 from responses_gateway.stores.control import InProcessControl, RedisControl, control_for
+from responses_gateway.stores.events import LoggedEvent, event_log_for
 from tests.stores.records import history, make_record, put_chain
 
 
@@ -76,3 +77,26 @@ async def test_background_control(store: ResponseStore) -> None:
     else:
         assert isinstance(control, InProcessControl)
         assert state.leased is None  # this process cannot tell whether another one's runner lives
+
+
+def _events(*seqs: int) -> list[LoggedEvent]:
+    return [LoggedEvent(s, "response.output_text.delta", b'{"sequence_number":%d}' % s) for s in seqs]
+
+
+async def test_event_log(store: ResponseStore) -> None:
+    log = event_log_for(store)
+    rid, other = make_record().id, make_record().id
+    assert await log.read(rid, -1, 100) == (False, [])
+    await log.append(rid, _events(0, 1, 2), 60)
+    await log.append(rid, _events(2, 3), 60)  # a retried batch: the kept event is skipped
+    await log.append(rid, _events(4), 60)
+    assert await log.read(rid, -1, 100) == (True, _events(0, 1, 2, 3, 4))
+    assert await log.read(rid, 1, 100) == (True, _events(2, 3, 4))
+    assert await log.read(rid, 1, 2) == (True, _events(2, 3))
+    assert await log.read(rid, 4, 100) == (True, [])
+    assert await log.read(other, -1, 100) == (False, [])
+    await log.append(other, _events(0), 0.2)  # kept this long after its last event
+    assert (await log.read(other, -1, 10))[0] is True
+    await asyncio.sleep(0.4)
+    assert await log.read(other, -1, 10) == (False, [])
+    assert await log.read(rid, 3, 10) == (True, _events(4))

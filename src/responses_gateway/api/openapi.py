@@ -143,16 +143,23 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         "/v1/responses/{response_id}",
         "getResponse",
-        "Retrieve a stored response.",
-        ok={200: {"application/json": _ref("Response")}},
+        "Retrieve a stored response (stream=true: replay a background response's events).",
+        ok={200: {"application/json": _ref("Response"), "text/event-stream": _SSE}},
         errors=_ID_ERRORS,
         parameters=(
             _RESPONSE_ID,
             {
                 "name": "stream",
                 "in": "query",
-                "description": "Replaying a stored stream is not supported: true is a 400.",
+                "description": "true: the events of a background response (text/event-stream), replayed "
+                "then followed live until the terminal event; 400 for any other response.",
                 "schema": {"type": "boolean"},
+            },
+            {
+                "name": "starting_after",
+                "in": "query",
+                "description": "With stream=true: only the events after this sequence number.",
+                "schema": {"type": "integer", "minimum": -1},
             },
             _INCLUDE,
         ),

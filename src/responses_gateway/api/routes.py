@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 
 import msgspec
@@ -25,6 +26,7 @@ from responses_gateway.protocol import parse_create, parse_json
 from responses_gateway.protocol.events import Event
 from responses_gateway.ratelimit import RateLimiter, holding
 from responses_gateway.service import Prepared, RequestContext, ResponsesService
+from responses_gateway.stores.events import LoggedEvent
 from responses_gateway.upstream.http import HTTPUpstream
 
 log = logging.getLogger("responses_gateway.api")
@@ -157,9 +159,37 @@ async def cancel_response(request: Request) -> Response:
     return _json(await background_of(state).cancel(response_id, _ctx(request)))
 
 
-def check_retrieve_query(stream: str | None) -> None:
-    if stream in ("true", "1"):
-        raise InvalidRequest("Replaying a stored stream (stream=true) is not supported yet.", param="stream")
+def replay_requested(stream: str | None) -> bool:
+    return stream in ("true", "1")
+
+
+def _starting_after(value: str | None) -> int:
+    if value is None:
+        return -1
+    try:
+        after = int(value)
+    except ValueError:
+        message = "Invalid 'starting_after': expected an integer."
+        raise InvalidRequest(message, param="starting_after") from None
+    if after < -1:
+        raise InvalidRequest("Invalid 'starting_after': must be -1 or more.", param="starting_after")
+    return after
+
+
+async def _replay_stream(events: AsyncGenerator[LoggedEvent, None]) -> AsyncGenerator[bytes, None]:
+    async with aclosing(events):
+        async for e in events:
+            yield b"event: " + e.type.encode() + b"\ndata: " + e.data + b"\n\n"
+
+
+async def replay_response(request: Request) -> Response:
+    """`GET /v1/responses/{id}?stream=true[&starting_after=N]`: a background response's events."""
+    state = _state(request)
+    response_id = request.path_params["response_id"]
+    service_of(state).check_id(response_id)
+    after = _starting_after(request.query_params.get("starting_after"))
+    events = await background_of(state).replay(response_id, _ctx(request), after)
+    return StreamingResponse(_replay_stream(events), media_type="text/event-stream", headers=SSE_HEADERS)
 
 
 async def create_response(request: Request) -> Response:
@@ -173,7 +203,8 @@ async def create_response(request: Request) -> Response:
 
 
 async def get_response(request: Request) -> Response:
-    check_retrieve_query(request.query_params.get("stream"))
+    if replay_requested(request.query_params.get("stream")):
+        return await replay_response(request)
     return _json(await retrieve(_state(request), request.path_params["response_id"], _ctx(request)))
 
 
