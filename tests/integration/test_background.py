@@ -17,9 +17,13 @@ import pytest
 from openai import OpenAI
 from openai.types.responses import Response
 
+from responses_gateway.config import settings_from_dict
+from responses_gateway.ids import new_response_id
 from tests.support.echo_fixtures import EchoBackend
 from tests.support.gateway import Gateway, gateway_settings, run_gateway
 from tests.support.sse import sequence_numbers, sse_events
+from tests.support.tenants import KEY_A, KEY_B, _raw, _same_apart_from, auth_block
+from tests.support.tenants import client as tenant_client
 
 SLOW = "[slow:50] [repeat:200] tick"  # about 10 s of streamed chunks: still running when we look
 
@@ -244,3 +248,22 @@ def test_replay_errors(memory_gateway: Gateway) -> None:
     assert resp.status_code == 400 and resp.json()["error"]["param"] == "starting_after"
     resp = httpx.get(f"{memory_gateway.base_url}/responses/resp_{'0' * 48}", params={"stream": "true"})
     assert resp.status_code == 404
+
+
+def test_another_tenants_background_response_is_unknown(echo: EchoBackend) -> None:
+    """Cancel and replay answer another tenant's background response exactly as an unknown id."""
+    data = {
+        "backends": [{"name": "echo", "base_url": echo.base_url, "models": ["*"], "timeout_seconds": 10}],
+        "response_api": {"store_backend": "memory"},
+        "auth": auth_block(),
+    }
+    with run_gateway(settings_from_dict(data)) as gw:
+        a = tenant_client(gw.base_url, KEY_A)
+        theirs = a.responses.create(model="echo", input="[hang] secret", background=True).id
+        unknown = new_response_id(theirs)
+        for method, path in (("POST", "/responses/{}/cancel"), ("GET", "/responses/{}?stream=true")):
+            mine = _raw(method, gw.base_url + path.format(theirs), KEY_B)
+            assert mine.status_code == 404
+            _same_apart_from(mine, _raw(method, gw.base_url + path.format(unknown), KEY_B), theirs, unknown)
+        assert a.responses.retrieve(theirs).status in ("queued", "in_progress")  # untouched
+        assert a.responses.cancel(theirs).status == "cancelled"
