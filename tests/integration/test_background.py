@@ -267,3 +267,28 @@ def test_another_tenants_background_response_is_unknown(echo: EchoBackend) -> No
             _same_apart_from(mine, _raw(method, gw.base_url + path.format(unknown), KEY_B), theirs, unknown)
         assert a.responses.retrieve(theirs).status in ("queued", "in_progress")  # untouched
         assert a.responses.cancel(theirs).status == "cancelled"
+
+
+def test_background_streams_and_replays_hold_stream_slots(echo: EchoBackend) -> None:
+    """server.max_streams counts a background create's stream and a replay like any other stream."""
+    settings = gateway_settings(echo.base_url)
+    server = settings.server.model_copy(update={"max_streams": 1})
+    with run_gateway(settings.model_copy(update={"server": server})) as gw:
+        body = {"model": "q", "input": SLOW, "background": True, "stream": True}
+        with httpx.stream("POST", f"{gw.base_url}/responses", json=body, timeout=15) as resp:
+            reading = sse_events(resp)  # kept: dropping the generator would close the connection
+            first = next(reading)
+            response_id = orjson.loads(first[1])["response"]["id"]
+            busy = httpx.get(f"{gw.base_url}/responses/{response_id}", params={"stream": "true"})
+            assert busy.status_code == 503 and "server.max_streams" in busy.json()["error"]["message"]
+        assert _client(gw).responses.cancel(response_id).status == "cancelled"
+        deadline = time.monotonic() + 10  # the dropped stream gives its slot back
+        while time.monotonic() < deadline:
+            with httpx.stream("GET", f"{gw.base_url}/responses/{response_id}?stream=true", timeout=30) as r:
+                if r.status_code == 200:
+                    events = list(sse_events(r))
+                    break
+            time.sleep(0.05)
+        assert events[0] == first and len(events) > 1
+        again = httpx.get(f"{gw.base_url}/responses/{response_id}", params={"stream": "true"}, timeout=30)
+        assert again.status_code == 200  # the replay gave its slot back too

@@ -135,15 +135,26 @@ def background_of(state: AppState) -> BackgroundRunner:
 async def start_background(prepared: Prepared, ctx: RequestContext, state: AppState) -> bytes | EventStream:
     """A `background: true` create (`background.py`): the `queued` response, or its events."""
     await state.limiter.admit(ctx.owner, stream=False)
-    started = await background_of(state).start(prepared, ctx)
-    if isinstance(started, bytes):
-        return started
+    runner = background_of(state)
+    if not prepared.stream:
+        result = await runner.start(prepared, ctx)
+        assert isinstance(result, bytes)
+        return result
+    streams = state.capacity.streams  # the client's SSE connection holds a slot, as any stream
+    streams.take()
     try:
-        first = await anext(started)
+        started = await runner.start(prepared, ctx)
     except BaseException:
-        await started.aclose()
+        streams.release()
         raise
-    return EventStream(first, started)
+    assert not isinstance(started, bytes)
+    events = streams.hold(started)
+    try:
+        first = await anext(events)
+    except BaseException:
+        await events.aclose()
+        raise
+    return EventStream(first, events)
 
 
 async def retrieve(state: AppState, response_id: str, ctx: RequestContext) -> bytes:
@@ -176,10 +187,16 @@ def _starting_after(value: str | None) -> int:
     return after
 
 
-async def _replay_stream(events: AsyncGenerator[LoggedEvent, None]) -> AsyncGenerator[bytes, None]:
-    async with aclosing(events):
-        async for e in events:
-            yield b"event: " + e.type.encode() + b"\ndata: " + e.data + b"\n\n"
+async def _replay_stream(
+    events: AsyncGenerator[LoggedEvent, None], state: AppState
+) -> AsyncGenerator[bytes, None]:
+    """SSE bytes of a replay; it holds one of the process's stream slots (taken) until it ends."""
+    try:
+        async with aclosing(events):
+            async for e in events:
+                yield b"event: " + e.type.encode() + b"\ndata: " + e.data + b"\n\n"
+    finally:
+        state.capacity.streams.release()
 
 
 async def replay_response(request: Request) -> Response:
@@ -189,7 +206,27 @@ async def replay_response(request: Request) -> Response:
     service_of(state).check_id(response_id)
     after = _starting_after(request.query_params.get("starting_after"))
     events = await background_of(state).replay(response_id, _ctx(request), after)
-    return StreamingResponse(_replay_stream(events), media_type="text/event-stream", headers=SSE_HEADERS)
+    try:
+        state.capacity.streams.take()
+    except BaseException:
+        await events.aclose()
+        raise
+    # started here (the first event read), so that its `finally` gives the slot back however it ends
+    chunks = _replay_stream(events, state)
+    try:
+        first = await anext(chunks, b"")
+    except BaseException:
+        await chunks.aclose()
+        raise
+    return StreamingResponse(_prepend(first, chunks), media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+async def _prepend(first: bytes, rest: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:
+    async with aclosing(rest):
+        if first:
+            yield first
+        async for chunk in rest:
+            yield chunk
 
 
 async def create_response(request: Request) -> Response:
