@@ -45,6 +45,7 @@ CANCEL_WAIT_SECONDS = 5.0  # how long a cancel waits for the running replica to 
 _SETTLE_POLL = 0.1
 _SETTLE_WAIT = 5.0  # how long a cancelled run waits for the service's write of it
 REPLAY_PAGE = 500  # events per read of a replay
+LOG_EVERY = 0.05  # seconds between writes to the event log of a running response (the last: at once)
 FOLLOW_POLL = 0.1  # seconds between reads of a replay that has caught up with the run
 _QUIET = 0.3  # a settled response's replay ends after this long without a new event
 TERMINAL_TYPES = frozenset({"response.completed", "response.incomplete", "response.failed"})
@@ -138,13 +139,19 @@ class BackgroundRunner:
 
     async def _run(self, job: _Job) -> None:
         p = job.prepared
+        unlogged: list[Event] = []  # events not yet in the event log (written at most every LOG_EVERY s)
+        logged_at = 0.0
         try:
             await self._put(job, msgspec.structs.replace(job.response, status="in_progress"))
             async with aclosing(self.service.stream(p, job.ctx)) as events:
                 async for batch in events:
                     job.started = True
                     job.publish(batch)
-                    await self._log(p.response_id, batch)
+                    unlogged += batch
+                    if time.monotonic() - logged_at >= LOG_EVERY:
+                        logged_at = time.monotonic()
+                        await self._log(p.response_id, unlogged)
+                        unlogged = []
         except asyncio.CancelledError:
             if not job.started:  # before the backend's first chunk: the service stored nothing
                 await asyncio.shield(self._settle(job, "cancelled"))
@@ -156,7 +163,7 @@ class BackgroundRunner:
             failed = await self._settle(job, "failed", exc.message)
             closing: list[Event] = [ResponseFailed(sequence_number=0, response=failed)]
             job.publish(closing)
-            await self._log(p.response_id, closing)
+            unlogged += closing
         except StoreUnavailable as exc:
             log.warning("background response %s could not be stored: %s", p.response_id, exc.detail)
         except Exception:
@@ -166,6 +173,8 @@ class BackgroundRunner:
             job.publish(None)
             self._jobs.pop(p.response_id, None)
             try:
+                if unlogged:
+                    await asyncio.shield(self._log(p.response_id, unlogged))
                 await asyncio.shield(self.control.release(p.response_id))
             except (StoreUnavailable, asyncio.CancelledError):
                 pass  # the lease expires by itself
