@@ -71,7 +71,7 @@ def test_cancel_from_another_replica(
         cancelled = cb.responses.cancel(r.id)
         took = time.monotonic() - started
         assert cancelled.status == "cancelled", cancelled
-        assert took < 1.5, took  # A saw the flag at its next heartbeat (0.25 s) and stopped
+        assert took < 2.0, took  # A saw the flag at its next heartbeat (0.25 s) and stopped
         assert ca.responses.retrieve(r.id).status == "cancelled"
         assert cb.responses.cancel(r.id).status == "cancelled"  # idempotent
         # the backend request was closed: no more chunks were read
