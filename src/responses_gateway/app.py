@@ -16,6 +16,7 @@ from responses_gateway.api.edge import EdgeGate
 from responses_gateway.api.error_handlers import EXCEPTION_HANDLERS
 from responses_gateway.api.hot import hot_route, serve_hot
 from responses_gateway.api.routes import ROUTES, AppState
+from responses_gateway.background import BackgroundRunner
 from responses_gateway.config import Settings
 from responses_gateway.metrics import Metrics, MetricsMiddleware
 from responses_gateway.ratelimit import build_rate_limiter
@@ -95,11 +96,15 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Starlet
             capacity=capacity,
             api_keys=settings.auth.enabled,
             metrics_key=bool(settings.auth.metrics_key or settings.auth.metrics_key_sha256),
+            background=BackgroundRunner(service, api.background) if service is not None else None,
         )
         try:
             yield
         finally:
             if service is not None:
+                background = app.state.gateway.background
+                assert background is not None
+                await background.shutdown(settings.server.shutdown_grace_seconds)
                 await _drain(service, settings.server.shutdown_grace_seconds)
             await limiter.aclose()
             if service is not None:

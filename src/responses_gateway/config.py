@@ -184,6 +184,19 @@ class RedisSettings(_Model):
         return self
 
 
+class BackgroundSettings(_Model):
+    """`background: true` responses (docs/API.md, Background mode)."""
+
+    # background responses running at once in one process; a create beyond it is a 429
+    max_concurrent: int = Field(default=64, ge=1)
+    # how long a running background response's lease lives without renewal (renewed every
+    # min(0.5, lease/4) s); after it expires another replica settles the response as failed
+    lease_seconds: float = Field(default=10.0, ge=1.0, le=3600.0)
+    # how long the events of a background response are kept after its last one, for
+    # `GET /v1/responses/{id}?stream=true&starting_after=N`
+    events_keep_seconds: float = Field(default=600.0, ge=1.0, le=86_400.0)
+
+
 class ResponseAPISettings(_Model):
     enabled: bool = True
     store_backend: str = "memory"  # a name in stores.BACKENDS, the one table of backends
@@ -197,6 +210,7 @@ class ResponseAPISettings(_Model):
     redis: RedisSettings | None = None
     reject_hosted_tools: bool = False
     encryption_key: str | None = None
+    background: BackgroundSettings = Field(default_factory=BackgroundSettings)
 
     @field_validator("store_backend")
     @classmethod

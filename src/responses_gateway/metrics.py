@@ -36,7 +36,10 @@ _ROUTES = frozenset(
 def route_of(path: str) -> str:
     """A low-cardinality label for a request path."""
     if path.startswith("/v1/responses/"):
-        return "/v1/responses/{id}/input_items" if path.endswith("/input_items") else "/v1/responses/{id}"
+        for tail in ("/input_items", "/cancel"):
+            if path.endswith(tail):
+                return "/v1/responses/{id}" + tail
+        return "/v1/responses/{id}"
     if path in _ROUTES:
         return path
     return "other"

@@ -413,6 +413,11 @@ class ResponsesService:
         else:
             log.error("storing a response failed", exc_info=exc)
 
+    async def settled(self, timeout: float) -> None:
+        """Wait at most `timeout` s for the writes of responses already settled (never cancels them)."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout)
+
     async def drain(self) -> None:
         """Wait for stores of cancelled responses still in flight (on shutdown)."""
         while self._tasks:
@@ -426,6 +431,11 @@ class ResponsesService:
         if record is None:
             raise _not_found(response_id)
         return record.response
+
+    @staticmethod
+    def check_id(response_id: str) -> None:
+        """The unknown-id 404 for an id not of our shape (before any store access)."""
+        _checked(response_id)
 
     async def delete(self, response_id: str, ctx: RequestContext) -> Deleted:
         if not await self.store.delete(_checked(response_id), owner=ctx.owner):

@@ -121,7 +121,7 @@ def test_errors_are_openai_shaped(memory_gateway: Gateway) -> None:
         client.responses.create(model="qwen3", input="x", temperature=5)
     assert bad.value.param == "temperature"  # type: ignore[attr-defined]
     with pytest.raises(openai.BadRequestError) as bg:
-        client.responses.create(model="qwen3", input="x", background=True)
+        client.responses.create(model="qwen3", input="x", background=True, store=False)
     assert "background" in str(bg.value)
     json_type = {"content-type": "application/json"}
     resp = httpx.post(

@@ -254,7 +254,11 @@ def test_text_formats_nulls_and_unknown_fields() -> None:
             "reasoning.effort",
             "Invalid value for 'reasoning.effort': 'max'.",
         ),
-        ({"background": True}, "background", "'background: true' is not supported by this gateway."),
+        (
+            {"background": True, "store": False},
+            "background",
+            "background can only be used when `store` is true",
+        ),
         ({"conversation": 5}, "conversation", None),
         ({"conversation": {"id": ""}}, "conversation.id", None),
     ],

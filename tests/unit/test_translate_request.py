@@ -160,7 +160,7 @@ def test_text_format_maps_to_response_format() -> None:
         ({"model": "m", "temperature": "hot"}, "temperature"),
         ({"model": "m", "metadata": {str(i): "v" for i in range(17)}}, "metadata"),
         ({"model": "m", "metadata": {"k": "v" * 513}}, "metadata"),
-        ({"model": "m", "background": True}, "background"),
+        ({"model": "m", "background": True, "store": False}, "background"),
         ({"model": "m", "conversation": 5}, "conversation"),
         ({"model": "m", "input": [{"role": "robot", "content": "x"}]}, "input"),
         (

@@ -34,7 +34,6 @@ from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from typing import Any, TypeVar
 
-from starlette.datastructures import QueryParams
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
@@ -47,8 +46,8 @@ from responses_gateway.api.routes import (
     SSE_HEADERS,
     AppState,
     EventStream,
-    check_retrieve_query,
     create,
+    retrieve,
     service_of,
 )
 from responses_gateway.api.sse import sse_stream
@@ -83,6 +82,8 @@ def hot_route(scope: Scope) -> tuple[str, Handler] | None:
     if path == CREATE_ROUTE:
         return (CREATE_ROUTE, _create) if method == "POST" else None
     if method == "GET" and path.startswith(_PREFIX) and path.find("/", 14) < 0 and len(path) > 14:
+        if b"stream=" in scope["query_string"]:
+            return None  # a replay of events (`routes.replay_response`): Starlette streams it
         return RETRIEVE_ROUTE, _retrieve
     return None
 
@@ -97,10 +98,7 @@ async def _create(state: AppState, scope: Scope, receive: Receive) -> bytes | Ev
 
 
 async def _retrieve(state: AppState, scope: Scope, receive: Receive) -> bytes:
-    query: bytes = scope["query_string"]
-    if query:
-        check_retrieve_query(QueryParams(query).get("stream"))
-    return await service_of(state).get(scope["path"][14:], request_context(scope))
+    return await retrieve(state, scope["path"][14:], request_context(scope))
 
 
 def _handler_for(exc: Exception) -> tuple[Callable[[Request, Exception], Awaitable[Response]], bool]:

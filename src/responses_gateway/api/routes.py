@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 
 import msgspec
@@ -19,12 +20,14 @@ from responses_gateway.api.capacity import Capacity
 from responses_gateway.api.edge import request_context
 from responses_gateway.api.openapi import openapi_json
 from responses_gateway.api.sse import sse_stream
+from responses_gateway.background import BackgroundRunner
 from responses_gateway.errors import InvalidRequest, NotFound, StoreUnavailable
 from responses_gateway.metrics import Metrics
 from responses_gateway.protocol import parse_create, parse_json
 from responses_gateway.protocol.events import Event
 from responses_gateway.ratelimit import RateLimiter, holding
-from responses_gateway.service import RequestContext, ResponsesService
+from responses_gateway.service import Prepared, RequestContext, ResponsesService
+from responses_gateway.stores.events import LoggedEvent
 from responses_gateway.upstream.http import HTTPUpstream
 
 log = logging.getLogger("responses_gateway.api")
@@ -43,6 +46,7 @@ class AppState:
     capacity: Capacity = field(default_factory=Capacity)
     api_keys: bool = False  # auth.api_keys is set (the OpenAPI document says a key is required)
     metrics_key: bool = False  # /metrics needs auth.metrics_key
+    background: BackgroundRunner | None = None  # runs `background: true` responses (with a service)
 
 
 def _state(request: Request) -> AppState:
@@ -102,6 +106,8 @@ async def create(
     `limits.concurrent_streams`, one of its tenant's, until it ends."""
     capacity = state.capacity
     prepared = await service.prepare(parse_create(body, service.request_limits), ctx)
+    if prepared.req.background:
+        return await start_background(prepared, ctx, state)
     if not prepared.stream:
         await state.limiter.admit(ctx.owner, stream=False)
         return await service.respond(prepared, ctx, timeout=capacity.request_timeout)
@@ -121,9 +127,107 @@ async def create(
     return EventStream(first, events)
 
 
-def check_retrieve_query(stream: str | None) -> None:
-    if stream in ("true", "1"):
-        raise InvalidRequest("Replaying a stored stream (stream=true) is not supported yet.", param="stream")
+def background_of(state: AppState) -> BackgroundRunner:
+    service_of(state)
+    assert state.background is not None  # set with the service
+    return state.background
+
+
+async def start_background(prepared: Prepared, ctx: RequestContext, state: AppState) -> bytes | EventStream:
+    """A `background: true` create (`background.py`): the `queued` response, or its events."""
+    await state.limiter.admit(ctx.owner, stream=False)
+    runner = background_of(state)
+    if not prepared.stream:
+        result = await runner.start(prepared, ctx)
+        assert isinstance(result, bytes)
+        return result
+    streams = state.capacity.streams  # the client's SSE connection holds a slot, as any stream
+    streams.take()
+    try:
+        started = await runner.start(prepared, ctx)
+    except BaseException:
+        streams.release()
+        raise
+    assert not isinstance(started, bytes)
+    events = streams.hold(started)
+    try:
+        first = await anext(events)
+    except BaseException:
+        await events.aclose()
+        raise
+    return EventStream(first, events)
+
+
+async def retrieve(state: AppState, response_id: str, ctx: RequestContext) -> bytes:
+    """A stored response; a background one whose runner died is settled first (`background.py`)."""
+    body = await service_of(state).get(response_id, ctx)
+    return await background_of(state).checked(response_id, body, ctx)
+
+
+async def cancel_response(request: Request) -> Response:
+    state = _state(request)
+    response_id = request.path_params["response_id"]
+    service_of(state).check_id(response_id)
+    return _json(await background_of(state).cancel(response_id, _ctx(request)))
+
+
+def replay_requested(stream: str | None) -> bool:
+    return stream in ("true", "1")
+
+
+def _starting_after(value: str | None) -> int:
+    if value is None:
+        return -1
+    try:
+        after = int(value)
+    except ValueError:
+        message = "Invalid 'starting_after': expected an integer."
+        raise InvalidRequest(message, param="starting_after") from None
+    if after < -1:
+        raise InvalidRequest("Invalid 'starting_after': must be -1 or more.", param="starting_after")
+    return after
+
+
+async def _replay_stream(
+    events: AsyncGenerator[LoggedEvent, None], state: AppState
+) -> AsyncGenerator[bytes, None]:
+    """SSE bytes of a replay; it holds one of the process's stream slots (taken) until it ends."""
+    try:
+        async with aclosing(events):
+            async for e in events:
+                yield b"event: " + e.type.encode() + b"\ndata: " + e.data + b"\n\n"
+    finally:
+        state.capacity.streams.release()
+
+
+async def replay_response(request: Request) -> Response:
+    """`GET /v1/responses/{id}?stream=true[&starting_after=N]`: a background response's events."""
+    state = _state(request)
+    response_id = request.path_params["response_id"]
+    service_of(state).check_id(response_id)
+    after = _starting_after(request.query_params.get("starting_after"))
+    events = await background_of(state).replay(response_id, _ctx(request), after)
+    try:
+        state.capacity.streams.take()
+    except BaseException:
+        await events.aclose()
+        raise
+    # started here (the first event read), so that its `finally` gives the slot back however it ends
+    chunks = _replay_stream(events, state)
+    try:
+        first = await anext(chunks, b"")
+    except BaseException:
+        await chunks.aclose()
+        raise
+    return StreamingResponse(_prepend(first, chunks), media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+async def _prepend(first: bytes, rest: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:
+    async with aclosing(rest):
+        if first:
+            yield first
+        async for chunk in rest:
+            yield chunk
 
 
 async def create_response(request: Request) -> Response:
@@ -137,8 +241,9 @@ async def create_response(request: Request) -> Response:
 
 
 async def get_response(request: Request) -> Response:
-    check_retrieve_query(request.query_params.get("stream"))
-    return _json(await _service(request).get(request.path_params["response_id"], _ctx(request)))
+    if replay_requested(request.query_params.get("stream")):
+        return await replay_response(request)
+    return _json(await retrieve(_state(request), request.path_params["response_id"], _ctx(request)))
 
 
 async def delete_response(request: Request) -> Response:
@@ -237,6 +342,7 @@ ROUTES = [
     Route("/v1/responses/{response_id}", get_response, methods=["GET"]),
     Route("/v1/responses/{response_id}", delete_response, methods=["DELETE"]),
     Route("/v1/responses/{response_id}/input_items", list_input_items, methods=["GET"]),
+    Route("/v1/responses/{response_id}/cancel", cancel_response, methods=["POST"]),
     Route("/v1/conversations", conv.create_conversation, methods=["POST"]),
     Route("/v1/conversations/{conversation_id}", conv.get_conversation, methods=["GET"]),
     Route("/v1/conversations/{conversation_id}", conv.update_conversation, methods=["POST"]),

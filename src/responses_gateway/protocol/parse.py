@@ -184,11 +184,8 @@ def _check_supported(req: CreateRequest) -> None:
             None,
             "mutually_exclusive_parameters",
         )
-    for name, value in (("background", req.background),):
-        if value is True:
-            raise RequestInvalid(f"'{name}: true' is not supported by this gateway.", name, _UNSUPPORTED)
-        if value is not None and value is not False:
-            raise RequestInvalid(f"'{name}' is not supported by this gateway.", name, _UNSUPPORTED)
+    if req.background is True and req.store is False:
+        raise RequestInvalid("background can only be used when `store` is true", "background")
     if req.prompt is not None:
         raise RequestInvalid("'prompt' is not supported by this gateway.", "prompt", _UNSUPPORTED)
     if not isinstance(req.input, list):

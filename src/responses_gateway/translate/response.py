@@ -28,6 +28,7 @@ def new_response(req: CreateRequest, response_id: str, created_at: int) -> Respo
     return Response(
         id=response_id,
         created_at=created_at,
+        background=req.background is True,
         instructions=req.instructions,
         max_output_tokens=req.max_output_tokens,
         max_tool_calls=req.max_tool_calls,
