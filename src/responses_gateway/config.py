@@ -113,6 +113,8 @@ class BackendSettings(_Model):
 class MemorySettings(_Model):
     max_responses: int = Field(default=10_000, ge=1)
     max_bytes: int = Field(default=256 * MiB, ge=1)  # stored bytes; oldest responses evicted beyond it
+    # conversations' item JSON + metadata; least recently written conversations evicted beyond it
+    max_conversation_bytes: int = Field(default=64 * MiB, ge=1)
 
 
 class SQLiteSettings(_Model):

@@ -3,6 +3,8 @@
 Ids are checked for their shape before any store access (an id that is not one of ours is the
 unknown-id 404 at once). Items added get fresh ids of their own; messages are normalized as the
 Responses API's input is (string content becomes one text part; status `completed`).
+A write the store refuses as too large for one conversation (ConversationTooLarge) is a 400 naming the
+setting that bounds it.
 """
 
 from __future__ import annotations
@@ -30,7 +32,13 @@ from responses_gateway.protocol.errors import shown
 from responses_gateway.protocol.items import InputText, Item, Message, OutputText
 from responses_gateway.protocol.request import Metadata
 from responses_gateway.stores.base import ResponseStore
-from responses_gateway.stores.conversations import ConversationItem, ItemsPage, Order, StoredConversation
+from responses_gateway.stores.conversations import (
+    ConversationItem,
+    ConversationTooLarge,
+    ItemsPage,
+    Order,
+    StoredConversation,
+)
 from responses_gateway.translate.items import item_prefix
 
 __all__ = ["ConversationsService", "conversation_not_found"]
@@ -64,6 +72,15 @@ def fresh_item(item: Item) -> ConversationItem:
     return item.id, _encode(item)
 
 
+def too_large(exc: ConversationTooLarge, param: str | None) -> InvalidRequest:
+    return InvalidRequest(
+        f"The conversation would hold {exc.size} bytes, over the {exc.limit} bytes one conversation "
+        f"may hold ({exc.setting}); nothing was changed.",
+        param=param,
+        code="conversation_too_large",
+    )
+
+
 def _view(conv: StoredConversation) -> Conversation:
     return Conversation(id=conv.id, created_at=conv.created_at, metadata=msgspec.Raw(conv.metadata))
 
@@ -87,7 +104,10 @@ class ConversationsService:
             created_at=int(self._clock()),
             metadata=orjson.dumps(req.metadata or {}),
         )
-        await self._store.conversations.create(conv, [fresh_item(i) for i in req.items or []])
+        try:
+            await self._store.conversations.create(conv, [fresh_item(i) for i in req.items or []])
+        except ConversationTooLarge as exc:
+            raise too_large(exc, "items") from None
         return _view(conv)
 
     async def get(self, conversation_id: str, owner: str) -> Conversation:
@@ -98,7 +118,10 @@ class ConversationsService:
 
     async def update(self, conversation_id: str, metadata: Metadata, owner: str) -> Conversation:
         cid = _checked(conversation_id)
-        conv = await self._store.conversations.update(cid, orjson.dumps(metadata), owner=owner)
+        try:
+            conv = await self._store.conversations.update(cid, orjson.dumps(metadata), owner=owner)
+        except ConversationTooLarge as exc:
+            raise too_large(exc, "metadata") from None
         if conv is None:
             raise conversation_not_found(conversation_id)
         return _view(conv)
@@ -113,7 +136,11 @@ class ConversationsService:
     ) -> ConversationItemList:
         cid = _checked(conversation_id)
         added = [fresh_item(i) for i in items]
-        if not await self._store.conversations.append(cid, added, owner=owner):
+        try:
+            appended = await self._store.conversations.append(cid, added, owner=owner)
+        except ConversationTooLarge as exc:
+            raise too_large(exc, "items") from None
+        if not appended:
             raise conversation_not_found(conversation_id)
         return _page(ItemsPage(added, False))
 
@@ -166,7 +193,8 @@ class ConversationsService:
         return [_decode_item(item) for _, item in page.items]
 
     async def append(self, conversation_id: str, items: Sequence[ConversationItem], owner: str) -> bool:
-        """Append a turn's items as one unit; False when the conversation is gone meanwhile."""
+        """Append a turn's items as one unit; False when the conversation is gone meanwhile.
+        ConversationTooLarge (nothing appended) when the turn would take it over the store's bound."""
         return await self._store.conversations.append(conversation_id, items, owner=owner)
 
 

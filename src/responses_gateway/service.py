@@ -39,6 +39,7 @@ from responses_gateway.protocol.parse import RequestLimits
 from responses_gateway.protocol.request import CreateRequest
 from responses_gateway.protocol.response import Deleted, Response
 from responses_gateway.stores.base import ChainIncomplete, ResponseStore, StoredResponse
+from responses_gateway.stores.conversations import ConversationTooLarge
 from responses_gateway.translate.items import normalize_input, open_reasoning, references, seal_payload
 from responses_gateway.translate.output_items import Sealer
 from responses_gateway.translate.request import (
@@ -389,7 +390,12 @@ class ResponsesService:
                 turn.append((item.id, _encode(item)))
             else:
                 turn.append(fresh_item(msgspec.structs.replace(item)))
-        if not await self.conversations.append(cid, turn, ctx.owner):
+        try:
+            appended = await self.conversations.append(cid, turn, ctx.owner)
+        except ConversationTooLarge as exc:  # the response stands; the conversation stays as it was
+            log.warning("%s: the turn was not added to conversation %s: %s", mine, cid, exc)
+            return
+        if not appended:
             log.warning("%s: conversation %s is gone: the turn was not added to it", mine, cid)
 
     def _store_task(

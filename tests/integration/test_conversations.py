@@ -18,7 +18,7 @@ from responses_gateway.config import settings_from_dict
 from responses_gateway.ids import new_conversation_id
 from tests.integration.conftest import store_block
 from tests.support.echo_fixtures import EchoBackend
-from tests.support.gateway import Gateway, run_gateway
+from tests.support.gateway import Gateway, gateway_settings, run_gateway
 from tests.support.tenants import KEY_A, KEY_B, auth_block
 
 MSG = {"type": "message", "role": "user", "content": "hello"}
@@ -218,3 +218,35 @@ def test_another_tenants_conversation_answers_as_unknown(tenants_gateway: Gatewa
     # nothing of team a's changed
     assert a.conversations.retrieve(conv.id).metadata == {"owner": "a"}
     assert _texts(a, conv.id) == ["secret"]
+
+
+def test_memory_store_bounds_conversation_bytes(echo: EchoBackend) -> None:
+    """`response_api.memory.max_conversation_bytes`: a write one conversation cannot hold is a 400 that
+    changes nothing (a response's turn is then not added, the response stands); beyond the bound the
+    least recently written conversation is evicted whole."""
+    store = {"store_backend": "memory", "memory": {"max_conversation_bytes": 4000}}
+    with run_gateway(gateway_settings(echo.base_url, store)) as gw:
+        client = _client(gw)
+        a = client.conversations.create(items=[{**MSG, "content": "a" * 100}])
+        with pytest.raises(openai.BadRequestError) as exc:
+            client.conversations.items.create(a.id, items=[{**MSG, "content": "x" * 5000}])
+        assert exc.value.status_code == 400 and exc.value.code == "conversation_too_large"
+        assert exc.value.param == "items"
+        assert "response_api.memory.max_conversation_bytes" in exc.value.message
+        with pytest.raises(openai.BadRequestError) as exc:
+            client.conversations.create(items=[{**MSG, "content": "x" * 5000}])
+        assert exc.value.code == "conversation_too_large"
+        # a response whose turn would take the conversation over: answered, but not added
+        r = client.responses.create(model="echo", input="y" * 2500, conversation=a.id)
+        assert r.output_text == "echo: " + "y" * 2500
+        assert client.responses.retrieve(r.id).id == r.id
+        assert _texts(client, a.id) == ["a" * 100]
+
+        b = client.conversations.create(items=[{**MSG, "content": "b" * 1200}])
+        c = client.conversations.create(items=[{**MSG, "content": "c" * 1200}])
+        client.conversations.items.create(a.id, items=[{**MSG, "content": "a2"}])  # a: the most recent
+        d = client.conversations.create(items=[{**MSG, "content": "d" * 1200}])
+        with pytest.raises(openai.NotFoundError):
+            client.conversations.retrieve(b.id)  # the least recently written, evicted whole
+        assert _texts(client, a.id) == ["a" * 100, "a2"]
+        assert _texts(client, c.id) == ["c" * 1200] and _texts(client, d.id) == ["d" * 1200]

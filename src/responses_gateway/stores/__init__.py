@@ -27,6 +27,7 @@ async def _memory(settings: ResponseAPISettings) -> ResponseStore:
         ttl_seconds=settings.ttl_seconds,
         max_bytes=settings.memory.max_bytes,
         conversation_ttl_seconds=settings.conversation_ttl_seconds,
+        max_conversation_bytes=settings.memory.max_conversation_bytes,
     )
 
 

@@ -14,6 +14,8 @@ Semantics every backend shares (the contract suite in tests/stores/test_conversa
 - A conversation does not expire unless the store was opened with `conversation_ttl_seconds`: then
   it (and its items) lives that long after its last write.
 - Failures of the backend itself raise StoreUnavailable (503); no driver exception escapes a store.
+- A store that bounds what one conversation may hold (the memory store's byte bound) refuses a write
+  that would take a conversation over it with ConversationTooLarge, changing nothing.
 """
 
 from __future__ import annotations
@@ -22,10 +24,29 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-__all__ = ["ConversationItem", "ConversationStore", "ItemsPage", "Order", "StoredConversation"]
+__all__ = [
+    "ConversationItem",
+    "ConversationStore",
+    "ConversationTooLarge",
+    "ItemsPage",
+    "Order",
+    "StoredConversation",
+]
 
 Order = Literal["asc", "desc"]
 ConversationItem = tuple[str, bytes]  # (item id, item JSON)
+
+
+class ConversationTooLarge(Exception):
+    """The write would take one conversation to `size` bytes, over the store's bound `limit` (named by
+    the config key `setting`): refused as a whole, nothing changed."""
+
+    def __init__(self, conversation_id: str, size: int, limit: int, setting: str) -> None:
+        super().__init__(f"conversation {conversation_id} would hold {size} bytes, over {setting} ({limit})")
+        self.conversation_id = conversation_id
+        self.size = size
+        self.limit = limit
+        self.setting = setting
 
 
 @dataclass(frozen=True, slots=True)

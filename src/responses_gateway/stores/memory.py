@@ -84,6 +84,7 @@ class MemoryStore:
         max_bytes: int | None = None,
         clock: Callable[[], float] = time.monotonic,
         conversation_ttl_seconds: int | None = None,
+        max_conversation_bytes: int | None = None,
     ) -> None:
         if max_responses < 1:
             raise ValueError("max_responses must be at least 1")
@@ -97,8 +98,10 @@ class MemoryStore:
         self._entries: dict[str, _Entry] = {}
         self._segments: OrderedDict[int, _Segment] = OrderedDict()  # least recently extended first
         self._keys = count()
-        # conversations are not bounded by max_responses / max_bytes (they do not expire by default)
-        self.conversations = MemoryConversations(conversation_ttl_seconds, clock)
+        # conversations have their own byte bound (max_conversation_bytes), apart from the responses'
+        self.conversations = MemoryConversations(
+            conversation_ttl_seconds, clock, max_bytes=max_conversation_bytes
+        )
 
     def __len__(self) -> int:
         return len(self._entries)
