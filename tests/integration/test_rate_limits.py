@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import openai
+import orjson
 import pytest
 from redis.crc import key_slot
 
@@ -348,3 +349,34 @@ def test_each_tenants_key_has_its_own_limits_over_http(
         with pytest.raises(openai.RateLimitError) as info:
             b.responses.create(model="m", input="b3")
         assert "limits.requests_per_minute" in info.value.message
+
+
+def test_background_streams_and_replays_hold_the_tenants_stream_slots(echo: EchoBackend) -> None:
+    """A `background: true` stream and a replay of one are streams of their tenant's like any other:
+    each holds one of `limits.concurrent_streams` while its client reads, and gives it back when the
+    client leaves (the background work itself runs on)."""
+    with _gateway(echo, {"store_backend": "memory"}, {"concurrent_streams": 1}) as gw:
+        client = openai.OpenAI(base_url=gw.base_url, api_key="unused", max_retries=0)
+        body = {"model": "m", "input": STALL, "stream": True, "background": True}
+        with (
+            httpx.Client(timeout=10) as http,
+            http.stream("POST", f"{gw.base_url}/responses", json=body) as r,
+        ):
+            assert r.status_code == 200, r.read()
+            lines = r.iter_lines()
+            first = next(line for line in lines if line.startswith("data: "))
+            response_id = orjson.loads(first[6:])["response"]["id"]
+            while "echo:" not in next(lines):
+                pass  # the backend has started
+            with pytest.raises(openai.RateLimitError):
+                client.responses.create(model="m", input="x", stream=True)
+        _wait_until(lambda: _stream_status(gw.base_url) == 200)  # the slot came back
+        replay_url = f"{gw.base_url}/responses/{response_id}?stream=true"
+        with httpx.Client(timeout=10) as http, http.stream("GET", replay_url) as r:
+            assert r.status_code == 200, r.read()
+            lines = r.iter_lines()
+            assert next(line for line in lines if line.startswith("data: "))
+            with pytest.raises(openai.RateLimitError):
+                client.responses.create(model="m", input="x", stream=True)
+        _wait_until(lambda: _stream_status(gw.base_url) == 200)
+        assert client.responses.cancel(response_id).status == "cancelled"

@@ -25,7 +25,7 @@ from responses_gateway.errors import InvalidRequest, NotFound, StoreUnavailable
 from responses_gateway.metrics import Metrics
 from responses_gateway.protocol import parse_create, parse_json
 from responses_gateway.protocol.events import Event
-from responses_gateway.ratelimit import RateLimiter, holding
+from responses_gateway.ratelimit import RateLimiter, Slot, holding
 from responses_gateway.service import Prepared, RequestContext, ResponsesService
 from responses_gateway.stores.events import LoggedEvent
 from responses_gateway.upstream.http import HTTPUpstream
@@ -135,21 +135,26 @@ def background_of(state: AppState) -> BackgroundRunner:
 
 async def start_background(prepared: Prepared, ctx: RequestContext, state: AppState) -> bytes | EventStream:
     """A `background: true` create (`background.py`): the `queued` response, or its events."""
-    await state.limiter.admit(ctx.owner, stream=False)
     runner = background_of(state)
     if not prepared.stream:
+        await state.limiter.admit(ctx.owner, stream=False)
         result = await runner.start(prepared, ctx)
         assert isinstance(result, bytes)
         return result
-    streams = state.capacity.streams  # the client's SSE connection holds a slot, as any stream
+    # the client's SSE connection holds a slot of the process's and one of its tenant's, as any stream
+    streams = state.capacity.streams
     streams.take()
+    slot: Slot | None = None
     try:
+        slot = await state.limiter.admit(ctx.owner, stream=True)
         started = await runner.start(prepared, ctx)
     except BaseException:
         streams.release()
+        if slot is not None:
+            slot.release()
         raise
     assert not isinstance(started, bytes)
-    events = streams.hold(started)
+    events = streams.hold(started if slot is None else holding(slot, started))
     try:
         first = await anext(events)
     except BaseException:
@@ -206,14 +211,21 @@ async def replay_response(request: Request) -> Response:
     response_id = request.path_params["response_id"]
     service_of(state).check_id(response_id)
     after = _starting_after(request.query_params.get("starting_after"))
-    events = await background_of(state).replay(response_id, _ctx(request), after)
+    ctx = _ctx(request)
+    events = await background_of(state).replay(response_id, ctx, after)
+    slot: Slot | None = None
     try:
         state.capacity.streams.take()
+        try:
+            slot = await state.limiter.admit(ctx.owner, stream=True)  # a replay is a stream of its tenant's
+        except BaseException:
+            state.capacity.streams.release()
+            raise
     except BaseException:
         await events.aclose()
         raise
-    # started here (the first event read), so that its `finally` gives the slot back however it ends
-    chunks = _replay_stream(events, state)
+    # started here (the first event read), so that its `finally` gives the slots back however it ends
+    chunks = _replay_stream(events if slot is None else holding(slot, events), state)
     try:
         first = await anext(chunks, b"")
     except BaseException:
