@@ -192,3 +192,25 @@ async def test_sqlite_purge_drops_what_is_over(tmp_path: Path) -> None:
         assert await log.read(kept, -1, 10) == (True, _events(0, 1))
     finally:
         await store.aclose()
+
+
+async def test_a_sqlite_file_without_the_background_tables_gains_them(tmp_path: Path) -> None:
+    """A file of the same schema version written before background mode (no bg_* tables) opens, and
+    the tables are created."""
+    settings = SQLiteSettings(path=str(tmp_path / "r.db"))
+    store = await SQLiteStore.open(settings, ttl_seconds=DEFAULT_TTL)
+    record = make_record()
+    await store.put(record)
+    await store.aclose()
+    with sqlite3.connect(settings.path) as conn:
+        for table in ("bg_control", "bg_event_logs", "bg_events"):
+            conn.execute(f"DROP TABLE {table}")
+    conn.close()
+    store = await SQLiteStore.open(settings, ttl_seconds=DEFAULT_TTL)
+    try:
+        assert await store.get(record.id) == record
+        assert await SQLiteControl(store).heartbeat(record.id, 5) is False
+        await SQLiteEventLog(store).append(record.id, _events(0), 60)
+        assert await SQLiteEventLog(store).read(record.id, -1, 10) == (True, _events(0))
+    finally:
+        await store.aclose()

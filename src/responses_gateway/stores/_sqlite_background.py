@@ -96,7 +96,9 @@ class SQLiteControl:
 def _append(
     conn: sqlite3.Connection, response_id: str, events: Sequence[LoggedEvent], now: float, expires_at: float
 ) -> None:
-    row = conn.execute("SELECT expires_at FROM bg_event_logs WHERE response_id = ?", (response_id,)).fetchone()
+    row = conn.execute(
+        "SELECT expires_at FROM bg_event_logs WHERE response_id = ?", (response_id,)
+    ).fetchone()
     if row is not None and row[0] < now:  # expired, not purged yet: a new log
         conn.execute("DELETE FROM bg_events WHERE response_id = ?", (response_id,))
         row = None
@@ -128,7 +130,8 @@ def _read(
     ).fetchall()
     if not rows:
         return False, []
-    return True, [LoggedEvent(seq, type_, bytes(data)) for seq, type_, data in rows[:limit] if seq is not None]
+    events = [LoggedEvent(seq, type_, bytes(data)) for seq, type_, data in rows[:limit] if seq is not None]
+    return True, events
 
 
 class SQLiteEventLog:
