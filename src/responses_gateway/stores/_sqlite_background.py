@@ -52,7 +52,8 @@ ON CONFLICT (response_id) DO UPDATE SET cancel_until = excluded.cancel_until
 
 
 def _heartbeat(conn: sqlite3.Connection, response_id: str, now: float, lease_until: float) -> bool:
-    (cancel_until,) = conn.execute(_HEARTBEAT, (response_id, lease_until)).fetchone()
+    # fetchall: the statement runs to its end before the writer releases the job's savepoint
+    ((cancel_until,),) = conn.execute(_HEARTBEAT, (response_id, lease_until)).fetchall()
     return cancel_until is not None and cancel_until >= now
 
 
