@@ -1,5 +1,6 @@
-"""Background responses across gateway processes on one Redis (standalone and Cluster): cancel from
-another replica, a replica SIGKILLed mid-response (failed after its lease), SIGTERM (settled)."""
+"""Background responses across gateway processes on one Redis (standalone and Cluster) or on one
+SQLite file (as `serve --workers N` runs them): cancel from another replica, a replica SIGKILLed
+mid-response (failed after its lease), SIGTERM (settled), a stream resumed on another replica."""
 
 from __future__ import annotations
 
@@ -23,12 +24,16 @@ LEASE = 1.0
 SLOW = "[slow:50] [repeat:400] tick"  # about 20 s of streamed chunks
 
 KINDS = [
+    pytest.param("sqlite"),
     pytest.param("redis", marks=pytest.mark.redis),
     pytest.param("redis_cluster", marks=pytest.mark.redis_cluster),
 ]
 
 
 def _api(kind: str, request: pytest.FixtureRequest) -> dict[str, Any]:
+    if kind == "sqlite":  # two processes on one file: exactly what workers share
+        path = str(request.getfixturevalue("tmp_path") / "responses.db")
+        return {"store_backend": "sqlite", "sqlite": {"path": path}, "background": {"lease_seconds": LEASE}}
     block: dict[str, Any] = {"store_backend": "redis", "background": {"lease_seconds": LEASE}}
     if kind == "redis":
         url: str = request.getfixturevalue("redis_clean")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from responses_gateway.errors import StoreUnavailable
+from responses_gateway.stores._sqlite_background import SCHEMA as BACKGROUND_SCHEMA
 from responses_gateway.stores._sqlite_conv import SCHEMA as CONVERSATION_SCHEMA
 from responses_gateway.stores.base import ChainIncomplete, StoredResponse
 
@@ -160,18 +161,15 @@ def _create_schema(conn: sqlite3.Connection, path: str) -> None:
     conn.execute("BEGIN IMMEDIATE")
     try:
         _check_version(conn, path)
-        statement = ""
-        for line in _SCHEMA.splitlines(keepends=True):
-            statement += line
-            if sqlite3.complete_statement(statement):  # SQLite's tokenizer: a ";" in a comment is not one
-                conn.execute(statement)
-                statement = ""
-        statement = ""
-        for line in CONVERSATION_SCHEMA.splitlines(keepends=True):
-            statement += line
-            if sqlite3.complete_statement(statement):
-                conn.execute(statement)
-                statement = ""
+        # Tables added later (conversations, background) are created IF NOT EXISTS: an older file
+        # of the same schema version just gains them.
+        for schema in (_SCHEMA, CONVERSATION_SCHEMA, BACKGROUND_SCHEMA):
+            statement = ""
+            for line in schema.splitlines(keepends=True):
+                statement += line
+                if sqlite3.complete_statement(statement):  # SQLite's tokenizer: a ";" in a comment is not one
+                    conn.execute(statement)
+                    statement = ""
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     except BaseException:
         conn.execute("ROLLBACK")

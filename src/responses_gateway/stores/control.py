@@ -7,8 +7,13 @@ the same call tells it whether a cancel was asked for (from any replica). A repl
 - Redis (standalone and cluster): two small keys in the response's hash slot,
   `<prefix>bglease:{<tag>}:<id>` (PX = the lease) and `<prefix>bgcancel:{<tag>}:<id>`; a heartbeat
   is one script call (renew, read the cancel flag): one round trip per running response per poll.
-- memory / SQLite: in this process only (`InProcessControl`): a cancel reaches the process that
-  runs the response, and no other process can tell whether a runner is alive (`leased` is None).
+- SQLite: a row per response in the file's `bg_control` table (lease_until, cancel_until; wall-clock
+  times), shared by every process on the file (`serve --workers N`, or gateways on one file); a
+  heartbeat is one upsert through the store's writer, group-committed with the other writes
+  (`SQLiteControl`, stores/_sqlite_background.py). Rows whose lease and flag are both over go with
+  the store's periodic purge.
+- memory: in this process only (`InProcessControl`): there is no other process to tell
+  (`leased` is None).
 """
 
 from __future__ import annotations
@@ -49,7 +54,7 @@ class BackgroundControl(Protocol):
 
 
 class InProcessControl:
-    """For stores whose data (memory) or whose coordination (SQLite) is one process's."""
+    """For a store whose data is one process's (memory)."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
@@ -139,9 +144,13 @@ class RedisControl:
 
 def control_for(store: ResponseStore) -> BackgroundControl:
     """The control of `store` (through an InstrumentedStore wrapper too)."""
+    from responses_gateway.stores._sqlite_background import SQLiteControl
     from responses_gateway.stores.redis import RedisStore
+    from responses_gateway.stores.sqlite import SQLiteStore
 
     inner = getattr(store, "inner", store)
     if isinstance(inner, RedisStore):
         return RedisControl(inner)
+    if isinstance(inner, SQLiteStore):
+        return SQLiteControl(inner)
     return InProcessControl()

@@ -7,7 +7,11 @@ after its last event (`response_api.background.events_keep_seconds`).
 - Redis (standalone and cluster): a Redis Stream `<prefix>bgevents:{<tag>}:<id>` in the response's
   slot, entry id `0-<sequence number + 1>` (so `starting_after=N` is the range `(0-<N+1> +`); one
   script call per batch of events (the events made together) and one per read.
-- memory / SQLite: in this process only (`InProcessEventLog`).
+- SQLite: rows of the file's `bg_events` table keyed by (response, sequence number), each log's
+  expiry in `bg_event_logs`; one writer job per batch, one range read per read; every process on
+  the file reads them (`SQLiteEventLog`, stores/_sqlite_background.py). Expired logs go with the
+  store's periodic purge.
+- memory: in this process only (`InProcessEventLog`).
 """
 
 from __future__ import annotations
@@ -134,9 +138,13 @@ class RedisEventLog:
 
 def event_log_for(store: ResponseStore) -> EventLog:
     """The event log of `store` (through an InstrumentedStore wrapper too)."""
+    from responses_gateway.stores._sqlite_background import SQLiteEventLog
     from responses_gateway.stores.redis import RedisStore
+    from responses_gateway.stores.sqlite import SQLiteStore
 
     inner = getattr(store, "inner", store)
     if isinstance(inner, RedisStore):
         return RedisEventLog(inner)
+    if isinstance(inner, SQLiteStore):
+        return SQLiteEventLog(inner)
     return InProcessEventLog()

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from responses_gateway.config import SQLiteSettings
 from responses_gateway.errors import StoreUnavailable
 from responses_gateway.ids import response_id_of_item
-from responses_gateway.stores import _sqlite_conv
+from responses_gateway.stores import _sqlite_background, _sqlite_conv
 from responses_gateway.stores import _sqlite_sql as sql
 from responses_gateway.stores._sqlite_writer import Writer
 from responses_gateway.stores.base import StoredResponse, find_item
@@ -141,6 +141,10 @@ class SQLiteStore:
             # expired conversations go too (not counted: the count is of turns)
             conversations = await self._write(_sqlite_conv.purge, self._clock(), _PURGE_BATCH)
             if conversations < _PURGE_BATCH:
+                break
+        while True:
+            # and background event logs and control rows that are over (not counted either)
+            if await self._write(_sqlite_background.purge, self._clock(), _PURGE_BATCH) < _PURGE_BATCH:
                 return total
 
     async def aclose(self) -> None:
