@@ -20,7 +20,7 @@ from responses_gateway.stores.base import ResponseStore, StoredResponse
 from responses_gateway.stores.control import ControlState, InProcessControl, RedisControl, control_for
 from responses_gateway.stores.events import InProcessEventLog, LoggedEvent, event_log_for
 from responses_gateway.stores.sqlite import SQLiteStore
-from tests.stores.conftest import DEFAULT_TTL, Backend
+from tests.stores.conftest import BACKENDS, DEFAULT_TTL, Backend
 from tests.stores.records import history, make_record, put_chain
 
 
@@ -113,14 +113,16 @@ async def test_event_log(store: ResponseStore) -> None:
     assert await log.read(rid, 3, 10) == (True, _events(4))
 
 
+# the stores more than one process can share (memory is one process's: no other worker to share it)
+SHARED = [param for param in BACKENDS if param.id != "memory"]
+
+
 @pytest.fixture
 async def two_workers(
     request: pytest.FixtureRequest, backend: Backend
 ) -> AsyncIterator[tuple[ResponseStore, ResponseStore]]:
     """Two stores on the same data (two workers on one SQLite file, two replicas on one Redis)."""
     settings = backend.configure(request, DEFAULT_TTL)
-    if settings.store_backend == "memory":
-        pytest.skip("the memory store is one process's: there is no other worker to share it with")
     a = await open_store(settings)
     b = await open_store(settings)
     yield a, b
@@ -139,6 +141,7 @@ def test_which_control_and_log_each_store_has(store: ResponseStore) -> None:
         assert isinstance(control, RedisControl)
 
 
+@pytest.mark.parametrize("backend", SHARED, indirect=True)
 async def test_control_across_workers(two_workers: tuple[ResponseStore, ResponseStore]) -> None:
     runner, other = (control_for(s) for s in two_workers)
     rid = make_record().id
@@ -160,6 +163,7 @@ async def test_control_across_workers(two_workers: tuple[ResponseStore, Response
     assert await runner.heartbeat(flagged, 5) is False
 
 
+@pytest.mark.parametrize("backend", SHARED, indirect=True)
 async def test_event_log_across_workers(two_workers: tuple[ResponseStore, ResponseStore]) -> None:
     writer, reader = (event_log_for(s) for s in two_workers)
     rid = make_record().id
