@@ -56,6 +56,11 @@ from responses_gateway.translate.tools import ToolMap
 log = logging.getLogger("responses_gateway.service")
 
 ENCRYPTED_REASONING = "reasoning.encrypted_content"
+# The history a `queued` / `in_progress` (background) turn contributes until it settles: a marker, so
+# that a turn chained on it is refused (it has no output yet) at no extra store read; the settled
+# turn's write replaces it with the real messages.
+PENDING_CHAT = b'[{"role":"system","content":"","x_gateway_pending":true}]'
+UNSETTLED = frozenset({"queued", "in_progress"})
 _encode = msgspec.json.Encoder().encode
 _decode_item = msgspec.json.Decoder(Item).decode
 
@@ -199,6 +204,12 @@ class ResponsesService:
             ) from None
         if history is None:
             raise PreviousResponseNotFound(prev)
+        if history and history[-1] == PENDING_CHAT:
+            raise InvalidRequest(
+                f"Previous response with id '{shown(prev)}' is still in progress: a turn can continue it "
+                "once it has completed (poll it with GET, or cancel it).",
+                param="previous_response_id",
+            )
         return history
 
     async def _conversation_history(self, req: CreateRequest, ctx: RequestContext) -> list[bytes]:
@@ -369,7 +380,9 @@ class ResponsesService:
             previous_response_id=p.req.previous_response_id,
             response=body,
             input_items=_encode(p.input_items),
-            chat=encode_messages(render([*p.input_items, *response.output])),
+            chat=PENDING_CHAT
+            if response.status in UNSETTLED
+            else encode_messages(render([*p.input_items, *response.output])),
             owner=ctx.owner,
             created_at=response.created_at,
         )

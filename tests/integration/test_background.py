@@ -58,6 +58,24 @@ def test_background_create_then_poll_to_completed(gateway: Gateway, echo: EchoBa
     assert child.status == "completed"
 
 
+def test_a_turn_on_an_unsettled_response_is_refused_until_it_settles(
+    gateway: Gateway, echo: EchoBackend
+) -> None:
+    """Chaining on a `queued` / `in_progress` response would give the backend its input without its
+    output: a clear 400 instead, and the same chain works once the response has settled."""
+    client = _client(gateway)
+    r = client.responses.create(model="qwen3", input="[slow:100] first", background=True)
+    with pytest.raises(openai.BadRequestError) as exc:
+        client.responses.create(model="qwen3", input="too soon", previous_response_id=r.id)
+    assert exc.value.body["param"] == "previous_response_id"  # type: ignore[index]
+    assert "still in progress" in exc.value.body["message"]  # type: ignore[index]
+    assert _poll(client, r.id).status == "completed"
+    child = client.responses.create(model="qwen3", input="now", previous_response_id=r.id)
+    msgs = echo.chat_requests()[-1]["body"]["messages"]
+    assert [m["content"] for m in msgs] == ["[slow:100] first", "echo: first", "now"]
+    assert child.status == "completed"
+
+
 def test_background_needs_store(memory_gateway: Gateway) -> None:
     with pytest.raises(openai.BadRequestError) as exc:
         _client(memory_gateway).responses.create(model="qwen3", input="x", background=True, store=False)
