@@ -125,6 +125,21 @@ _READY: Schema = {
         "reason": {"type": "string"},
     },
 }
+# the paging parameters of a list (input items, conversation items)
+_PAGE: tuple[dict[str, Any], ...] = (
+    {
+        "name": "limit",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+    },
+    {"name": "order", "in": "query", "schema": {"enum": ["asc", "desc"], "default": "desc"}},
+    {
+        "name": "after",
+        "in": "query",
+        "description": "An item id: the page starts after it.",
+        "schema": {"type": "string"},
+    },
+)
 
 
 @dataclass(frozen=True)
@@ -208,18 +223,7 @@ OPERATIONS: tuple[Operation, ...] = (
         errors=_ID_ERRORS,
         parameters=(
             _RESPONSE_ID,
-            {
-                "name": "limit",
-                "in": "query",
-                "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
-            },
-            {"name": "order", "in": "query", "schema": {"enum": ["asc", "desc"], "default": "desc"}},
-            {
-                "name": "after",
-                "in": "query",
-                "description": "An item id: the page starts after it.",
-                "schema": {"type": "string"},
-            },
+            *_PAGE,
             _INCLUDE,
         ),
     ),
@@ -284,18 +288,7 @@ OPERATIONS: tuple[Operation, ...] = (
         errors=_ID_ERRORS,
         parameters=(
             _CONVERSATION_ID,
-            {
-                "name": "limit",
-                "in": "query",
-                "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
-            },
-            {"name": "order", "in": "query", "schema": {"enum": ["asc", "desc"], "default": "desc"}},
-            {
-                "name": "after",
-                "in": "query",
-                "description": "An item id: the page starts after it.",
-                "schema": {"type": "string"},
-            },
+            *_PAGE,
             _INCLUDE,
         ),
         tags=("conversations",),
