@@ -6,14 +6,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from responses_gateway.conversations import ConversationsService
-from responses_gateway.errors import InvalidRequest
 from responses_gateway.protocol.conversations import (
     AddItems,
     CreateConversation,
     UpdateConversation,
     parse_body,
 )
-from responses_gateway.stores.conversations import Order
 
 __all__ = [
     "add_items",
@@ -29,14 +27,6 @@ __all__ = [
 
 def _conversations(request: Request) -> ConversationsService:
     return routes._service(request).conversations
-
-
-def _order(value: str | None) -> Order:
-    if value is None or value == "desc":
-        return "desc"
-    if value == "asc":
-        return "asc"
-    raise InvalidRequest("Invalid 'order': expected 'asc' or 'desc'.", param="order")
 
 
 async def create_conversation(request: Request) -> Response:
@@ -76,7 +66,7 @@ async def list_items(request: Request) -> Response:
         request.path_params["conversation_id"],
         routes._ctx(request).owner,
         limit=routes._limit(q.get("limit")),
-        order=_order(q.get("order")),
+        order=routes._order(q.get("order")),
         after=q.get("after"),
     )
     return routes._json(page)

@@ -27,6 +27,7 @@ from responses_gateway.protocol import parse_create, parse_json
 from responses_gateway.protocol.events import Event
 from responses_gateway.ratelimit import RateLimiter, Slot, holding
 from responses_gateway.service import Prepared, RequestContext, ResponsesService
+from responses_gateway.stores.conversations import Order
 from responses_gateway.stores.events import LoggedEvent
 from responses_gateway.upstream.http import HTTPUpstream
 
@@ -262,6 +263,15 @@ async def delete_response(request: Request) -> Response:
     return _json(await _service(request).delete(request.path_params["response_id"], _ctx(request)))
 
 
+def _order(value: str | None) -> Order:
+    """A list's `order` (default desc), as input_items and conversation items take it."""
+    if value is None or value == "desc":
+        return "desc"
+    if value == "asc":
+        return "asc"
+    raise InvalidRequest("Invalid 'order': expected 'asc' or 'desc'.", param="order")
+
+
 def _limit(value: str | None) -> int:
     if value is None:
         return 20
@@ -276,9 +286,7 @@ def _limit(value: str | None) -> int:
 
 async def list_input_items(request: Request) -> Response:
     q = request.query_params
-    order = q.get("order", "desc")
-    if order not in ("asc", "desc"):
-        raise InvalidRequest("Invalid 'order': expected 'asc' or 'desc'.", param="order")
+    order = _order(q.get("order"))
     page = await _service(request).list_input_items(
         request.path_params["response_id"],
         _ctx(request),
