@@ -329,6 +329,13 @@ class LimitSettings(_Model):
         )
 
 
+class UISettings(_Model):
+    """The read-only `/ui` page (docs/INSPECT.md): off unless enabled; behind auth.api_keys when set."""
+
+    enabled: bool = False
+    recent_limit: int = Field(default=50, ge=1, le=1000)  # responses listed (Redis keeps this many per owner)
+
+
 class Settings(_Model):
     server: ServerSettings = Field(default_factory=ServerSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
@@ -336,6 +343,7 @@ class Settings(_Model):
     backends: list[BackendSettings] = Field(default_factory=list)
     response_api: ResponseAPISettings = Field(default_factory=ResponseAPISettings)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    ui: UISettings = Field(default_factory=UISettings)
 
     @field_validator("log_level", mode="before")
     @classmethod
