@@ -21,7 +21,7 @@ from responses_gateway.config import Settings
 from responses_gateway.metrics import Metrics, MetricsMiddleware
 from responses_gateway.ratelimit import build_rate_limiter
 from responses_gateway.service import ResponsesService
-from responses_gateway.stores import IN_PROCESS, open_store
+from responses_gateway.stores import IN_PROCESS, ResponseStore, open_store
 from responses_gateway.stores.instrumented import InstrumentedStore
 from responses_gateway.upstream.http import HTTPUpstream
 
@@ -82,7 +82,13 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Starlet
                 name = api.store_backend
                 log.warning("%s store: stored responses are lost when the gateway restarts", name)
             log.info("Response API enabled with %s backend", api.store_backend)
-            instrumented = InstrumentedStore(store, metrics.store_seconds, metrics.store_errors)
+            instrumented: ResponseStore = InstrumentedStore(
+                store, metrics.store_seconds, metrics.store_errors
+            )
+            if settings.ui.enabled:  # Redis keeps an index of recent responses for /ui (stores/recent.py)
+                from responses_gateway.stores.recent import with_recent_index
+
+                instrumented = with_recent_index(instrumented, store, settings.ui.recent_limit)
             service = ResponsesService(instrumented, upstream, api, limits=settings.limits)
         else:
             log.info("Response API disabled")
@@ -111,8 +117,13 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Starlet
                 await service.store.aclose()
             await upstream.aclose()
 
+    routes = list(ROUTES)
+    if settings.ui.enabled:
+        from responses_gateway.api.ui import ui_routes
+
+        routes += ui_routes(settings.ui)
     app = GatewayApp(
-        routes=ROUTES,
+        routes=routes,
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[Middleware(MetricsMiddleware, metrics=metrics)],
         lifespan=lifespan,

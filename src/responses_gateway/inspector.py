@@ -55,9 +55,13 @@ def _tree(thread: Thread, asked: str) -> JSON:
         parent = nodes.get(node.turn.parent) if node.turn.parent else None
         (parent.children if parent is not None else roots).append(node)
 
-    def order(n: _Node) -> tuple[int, str]:
-        return (n.turn.created_at, n.turn.id)
+    def order(
+        n: _Node,
+    ) -> tuple[int, int, str]:  # siblings: oldest first (the second, then the store's order)
+        return (n.turn.created_at, n.turn.seq, n.turn.id)
 
+    for node in nodes.values():
+        node.children.sort(key=order)
     path: list[str] = []
     cursor = nodes.get(asked)
     while cursor is not None and cursor.turn.id not in path:
@@ -70,7 +74,7 @@ def _tree(thread: Thread, asked: str) -> JSON:
     stack: list[tuple[_Node, int, bool]] = [(root, 0, False) for root in reversed(roots)]
     while stack:  # iterative: a linear chain may be thousands deep
         node, level, branch = stack.pop()
-        kids = sorted(node.children, key=order)
+        kids = node.children
         main = next((k for k in kids if k.turn.id in on_path), kids[0] if kids else None)
         flat.append(_node(node, level, branch, on_path, asked, nodes))
         if main is not None:

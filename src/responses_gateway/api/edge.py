@@ -8,9 +8,10 @@ In order, reading the headers once:
    `server.cors_allowed_origins`, else 403. CORS is on for exactly those origins: preflights
    (`OPTIONS` with `Access-Control-Request-Method`) are answered here, and the answers of allowed
    origins carry `Access-Control-Allow-Origin`.
-3. `/v1/...` needs `Authorization: Bearer <key>` when `auth.api_keys` is set (401 otherwise); the
-   key's tenant becomes the request's `RequestContext.owner` and the client's key is not passed on
-   to backends. `/metrics` needs the metrics key when one is set. `/health` and `/ready` stay open.
+3. `/v1/...` (and `/ui/api/...`, the inspector page's data) needs `Authorization: Bearer <key>` when
+   `auth.api_keys` is set (401 otherwise); the key's tenant becomes the request's
+   `RequestContext.owner` and the client's key is not passed on to backends. `/metrics` needs the
+   metrics key when one is set. `/health`, `/ready` and the `/ui` page itself (no data) stay open.
 4. A `POST` with a body must be `Content-Type: application/json` (415 otherwise): a web page can send
    a "simple" cross-site POST (`text/plain`) without a CORS preflight, never a JSON one.
 
@@ -191,7 +192,7 @@ class EdgeGate:
         if root and path.startswith(root):
             path = path[len(root) :]
         header = authorization.decode("latin-1") if authorization is not None else None
-        if path.startswith("/v1/") or path == "/v1":
+        if path.startswith(("/v1/", "/ui/api/")) or path == "/v1":
             if self.keys.enabled:  # the tenant's requests; its gateway key goes no further
                 scope[CONTEXT] = RequestContext(owner=self.keys.authenticate(header), authorization=None)
             else:

@@ -36,8 +36,8 @@ class MemoryInspector:
         prefix = f"resp_{tag}" if tag else response_id
         # every entry is looked at: O(responses kept), in-process
         turns = [
-            self._turn(rid, entry)
-            for rid, entry in list(store._entries.items())
+            self._turn(rid, entry, seq)
+            for seq, (rid, entry) in enumerate(list(store._entries.items()))
             if rid.startswith(prefix) and store._live(rid, owner) is entry
         ]
         return Thread(turns, True, "all responses kept in memory (scanned in-process)")
@@ -54,7 +54,7 @@ class MemoryInspector:
         return found
 
     @staticmethod
-    def _turn(response_id: str, entry: _Entry) -> Turn:
+    def _turn(response_id: str, entry: _Entry, seq: int = 0) -> Turn:
         return Turn(
             id=response_id,
             parent=entry.parent,
@@ -62,4 +62,5 @@ class MemoryInspector:
             deleted=not entry.segment.chats[entry.index],
             response=entry.response,
             input_items=entry.input_items,
+            seq=seq,
         )

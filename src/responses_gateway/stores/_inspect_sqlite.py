@@ -19,7 +19,7 @@ T = TypeVar("T")
 Read = Callable[..., Awaitable[Any]]  # read(fn, *args) runs fn(conn, *args) on a reading connection
 MAX_THREAD_TURNS = 10_000  # a thread larger than this is shown in part (`complete` false)
 
-_COLUMNS = "r.id, r.parent, r.created_at, r.deleted, r.response, r.input_items"
+_COLUMNS = "r.id, r.parent, r.created_at, r.deleted, r.response, r.input_items, r.rowid"
 # A thread's ids share their prefix `resp_<tag>`: a range of the primary key, read through its index.
 _THREAD = f"""
 SELECT {_COLUMNS} FROM responses AS r JOIN segments AS s ON s.id = r.segment
@@ -41,8 +41,8 @@ ORDER BY r.rowid DESC LIMIT :limit
 
 
 def _turn(row: tuple[Any, ...]) -> Turn:
-    rid, parent, created_at, deleted, response, input_items = row
-    return Turn(rid, parent, created_at, bool(deleted), bytes(response), bytes(input_items))
+    rid, parent, created_at, deleted, response, input_items, rowid = row
+    return Turn(rid, parent, created_at, bool(deleted), bytes(response), bytes(input_items), rowid)
 
 
 def _thread(conn: sqlite3.Connection, response_id: str, owner: str, now: float) -> list[Turn] | None:

@@ -28,6 +28,7 @@ class Turn:
     deleted: bool
     response: bytes
     input_items: bytes
+    seq: int = 0  # orders turns of the same second where the store knows (SQLite: insertion order)
 
 
 @dataclass(frozen=True, slots=True)
