@@ -234,3 +234,24 @@ def test_ui_is_off_by_default(echo: EchoBackend, tmp_path: Path) -> None:
     with run_gateway(settings) as gw:
         for path in ("/ui", "/ui/app.js", "/ui/api/health"):
             assert _get(gw, path).status_code == 404
+
+
+@pytest.mark.redis
+def test_no_recent_index_is_written_without_the_ui(
+    echo: EchoBackend, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    import redis
+
+    store = store_block("redis", request, tmp_path)
+    prefix = store["redis"]["key_prefix"]
+    for enabled in (False, True):
+        config = _config(echo.base_url, store)
+        config["ui"] = {"enabled": enabled}
+        with run_gateway(settings_from_dict(config)) as gw:
+            openai.OpenAI(base_url=gw.base_url, api_key="unused", max_retries=0).responses.create(
+                model="echo", input="hello"
+            )
+        host, port = store["redis"]["address"].split(":")
+        with redis.Redis(host=host, port=int(port)) as client:
+            recent = list(client.scan_iter(match=f"{prefix}recent:*"))
+        assert len(recent) == (1 if enabled else 0)

@@ -80,9 +80,9 @@ function renderRecent(list) {
 
 function renderItems(label, items) {
   return items.map((item) => {
-    const who = [item.type, item.role || item.name || ""].filter(Boolean).join(" ");
+    const who = item.type === "message" ? item.role || "message" : [item.type, item.name].filter(Boolean).join(" ");
     return el("li", { class: "item " + label, "data-kind": label },
-      el("span", { class: "who", text: label + ": " + who }),
+      el("span", { class: "who", text: (label === "input" ? "in · " : "out · ") + who }),
       el("pre", { text: item.text || "" }));
   });
 }
