@@ -32,6 +32,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+PATIENCE_MS = 30_000  # the machine may be busy: waits are generous, never timing assertions
 XSS = '<img src=x onerror="window.__xss = 1"><script>window.__xss = 2</script>'
 
 
@@ -50,6 +51,8 @@ def browser(tmp_path: Path) -> Iterator[BrowserContext]:
             args=CHROMIUM_ARGS,
             viewport={"width": 1280, "height": 860},
         )
+        context.set_default_timeout(PATIENCE_MS)
+        expect.set_options(timeout=PATIENCE_MS)
         try:
             yield context
         finally:
