@@ -108,6 +108,8 @@ def test_cli_shows_health_and_the_thread_as_a_tree(
     assert [r["id"] for r in report["recent"]] == [ids["side"], ids["third"], ids["second"], ids["root"]]
 
     assert text_code == 0
+    if kind == "redis_cluster":
+        assert text.count("cluster_state=ok") == 3 and "cluster_nodes:" in text
     assert f"thread of {ids['third']}: 4 turns" in text
     assert f"    └─   {ids['side']}" in text and f"(branch from {ids['root']})" in text
     assert f"* {ids['third']}" in text and "inp message user: third turn" in text
