@@ -13,6 +13,10 @@ last user message change that (see `_Directives`): `[fail:STATUS]`, `[die-mid-st
 `tool said: <content>`; a JSON `response_format` gives `{"echo": "<text>"}`. Directives are removed
 from the echoed text. `GET /_requests` lists what was received (body, authorization, disconnected);
 `POST /_reset` clears it.
+
+`POST /tokenize` counts a chat request as vLLM's does (`{model, messages, tools?}` -> `{count, ...}`),
+deterministically (`_token_count`): one token per message (its role), one per whitespace-separated
+word of its text and tool-call arguments, one per tool, and one for the generation prompt.
 """
 
 from __future__ import annotations
@@ -178,6 +182,20 @@ def _tool_names(tools: Any) -> set[str]:
     return names
 
 
+def _token_count(body: dict[str, Any]) -> int:
+    """The deterministic token count of `POST /tokenize` (see the module docstring)."""
+    count = 1 if body.get("add_generation_prompt", True) else 0
+    for message in body["messages"]:
+        if not isinstance(message, dict):
+            continue
+        count += 1 + len(_text_of(message.get("content")).split())
+        for call in message.get("tool_calls") or ():
+            if isinstance(call, dict) and isinstance(call.get("function"), dict):
+                count += len(str(call["function"].get("arguments", "")).split())
+    tools = body.get("tools")
+    return count + (len(tools) if isinstance(tools, list) else 0)
+
+
 @dataclass
 class _Plan:
     """The whole answer, decided up front from the request."""
@@ -260,6 +278,7 @@ class EchoServer:
         self.app.add_routes(
             [
                 web.post("/v1/chat/completions", self.chat),
+                web.post("/tokenize", self.tokenize),
                 web.get("/v1/models", self.list_models),
                 web.get("/health", self.health),
                 web.get("/_requests", self.get_requests),
@@ -296,6 +315,19 @@ class EchoServer:
         return web.Response(
             body=orjson.dumps({"object": "list", "data": data}), content_type="application/json"
         )
+
+    async def tokenize(self, request: web.Request) -> web.Response:
+        try:
+            body = orjson.loads(await request.read())
+        except orjson.JSONDecodeError:
+            body = None
+        entry = self._record(request, body)
+        entry["finished"] = True
+        if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+            return _error(400, "messages: field required", "invalid_request_error", "messages", None)
+        count = _token_count(body)
+        answer = {"count": count, "max_model_len": 32768, "tokens": list(range(count))}
+        return web.Response(body=orjson.dumps(answer), content_type="application/json")
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()

@@ -21,14 +21,17 @@ from responses_gateway.api.edge import request_context
 from responses_gateway.api.openapi import openapi_json
 from responses_gateway.api.sse import sse_stream
 from responses_gateway.background import BackgroundRunner
+from responses_gateway.compaction import compact
 from responses_gateway.errors import InvalidRequest, NotFound, StoreUnavailable
 from responses_gateway.metrics import Metrics
 from responses_gateway.protocol import parse_create, parse_json
+from responses_gateway.protocol.compaction import parse_compact
 from responses_gateway.protocol.events import Event
 from responses_gateway.ratelimit import RateLimiter, Slot, holding
 from responses_gateway.service import Prepared, RequestContext, ResponsesService
 from responses_gateway.stores.conversations import Order
 from responses_gateway.stores.events import LoggedEvent
+from responses_gateway.token_count import count_input_tokens
 from responses_gateway.upstream.http import HTTPUpstream
 
 log = logging.getLogger("responses_gateway.api")
@@ -253,6 +256,26 @@ async def create_response(request: Request) -> Response:
     )
 
 
+async def compact_response(request: Request) -> Response:
+    """`POST /v1/responses/compact` (`compaction.py`)."""
+    state = _state(request)
+    service = service_of(state)
+    req = parse_compact(await _body(request), service.request_limits)
+    ctx = _ctx(request)
+    await state.limiter.admit(ctx.owner, stream=False)
+    return _json(await compact(service, req, ctx))
+
+
+async def input_tokens(request: Request) -> Response:
+    """`POST /v1/responses/input_tokens` (`token_count.py`): a create body, counted, not run."""
+    state = _state(request)
+    service = service_of(state)
+    req = parse_create(await _body(request), service.request_limits)
+    ctx = _ctx(request)
+    await state.limiter.admit(ctx.owner, stream=False)
+    return _json(await count_input_tokens(service, state.upstream, req, ctx))
+
+
 async def get_response(request: Request) -> Response:
     if replay_requested(request.query_params.get("stream")):
         return await replay_response(request)
@@ -359,6 +382,8 @@ async def openapi(request: Request) -> Response:
 
 ROUTES = [
     Route("/v1/responses", create_response, methods=["POST"]),
+    Route("/v1/responses/compact", compact_response, methods=["POST"]),
+    Route("/v1/responses/input_tokens", input_tokens, methods=["POST"]),
     Route("/v1/responses/{response_id}", get_response, methods=["GET"]),
     Route("/v1/responses/{response_id}", delete_response, methods=["DELETE"]),
     Route("/v1/responses/{response_id}/input_items", list_input_items, methods=["GET"]),

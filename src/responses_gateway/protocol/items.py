@@ -126,6 +126,14 @@ class Reasoning(_Item, tag="reasoning"):
     status: str | None = None
 
 
+class Compaction(_Item, tag="compaction"):
+    """A summary of earlier context sealed by `POST /v1/responses/compact` (`compaction.py`)."""
+
+    encrypted_content: NonEmpty
+    id: str | None = None
+    created_by: str | None = None
+
+
 class ItemReference(_Item, tag="item_reference"):
     id: NonEmpty
 
@@ -139,6 +147,7 @@ Item = (
     | ToolSearchCall
     | ToolSearchOutput
     | Reasoning
+    | Compaction
 )
 InputItem = Item | ItemReference
 OutputItem = Message | FunctionCall | CustomToolCall | ToolSearchCall | Reasoning

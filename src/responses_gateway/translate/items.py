@@ -8,6 +8,7 @@ import msgspec
 
 from responses_gateway.ids import INPUT_INDEX_BASE, item_id
 from responses_gateway.protocol.items import (
+    Compaction,
     CustomToolCall,
     CustomToolCallOutput,
     FunctionCall,
@@ -34,6 +35,7 @@ _ID_PREFIX: dict[type[Item], str] = {
     ToolSearchCall: "tsc",
     ToolSearchOutput: "tso",
     Reasoning: "rs",
+    Compaction: "cmp",
 }
 
 
