@@ -9,6 +9,10 @@ restores the summary as a user message (`ResponsesService.restored`). Without
 `response_api.encryption_key` compaction is refused (400 `compaction_unavailable`): an unsealed
 summary presented as sealed would be worse. The compacted response is not stored (a new chain starts
 from its output, sent back as input), so its id cannot be retrieved.
+
+A create whose last input item is a `compaction_trigger` (how Codex compacts with a provider it
+treats as OpenAI) is a compaction turn (`compaction_turn`): the same summary, answered as a
+completed, unstored response whose one output item is the compaction item.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from contextlib import aclosing
+from dataclasses import dataclass
 
 import msgspec
 
@@ -24,7 +29,16 @@ from responses_gateway.errors import InvalidRequest, UpstreamError
 from responses_gateway.ids import item_id, new_response_id
 from responses_gateway.protocol.chat import ChatRequest, UserMessage
 from responses_gateway.protocol.compaction import CompactedResponse, CompactRequest
-from responses_gateway.protocol.items import Compaction, Message
+from responses_gateway.protocol.events import (
+    Event,
+    OutputItemAdded,
+    OutputItemDone,
+    ResponseCompleted,
+    ResponseCreated,
+    ResponseInProgress,
+)
+from responses_gateway.protocol.items import Compaction, CompactionTrigger, Message
+from responses_gateway.protocol.request import CreateRequest
 from responses_gateway.protocol.response import InputTokensDetails, OutputTokensDetails, Usage
 from responses_gateway.service import RequestContext, ResponsesService
 from responses_gateway.translate.compaction import (
@@ -34,12 +48,21 @@ from responses_gateway.translate.compaction import (
     retained_user_messages,
 )
 from responses_gateway.translate.request import messages_json, render
-from responses_gateway.translate.response import read_usage
+from responses_gateway.translate.response import new_response, read_usage
 
-__all__ = ["compact"]
+__all__ = ["compact", "compaction_turn", "is_compaction_turn"]
 
 log = logging.getLogger("responses_gateway.compaction")
 _encode = msgspec.json.Encoder().encode
+
+
+@dataclass(slots=True)
+class _Compacted:
+    response_id: str
+    created_at: int
+    retained: list[Message]
+    item: Compaction
+    usage: Usage
 
 
 async def compact(
@@ -55,6 +78,57 @@ async def compact(
         history: the Chat history `previous_response_id` stands for, when the caller already has it
             (a WebSocket's own `store: false` turns); None reads it from the store (owner-checked).
     """
+    done = await _compact(service, req, ctx, history)
+    output: list[Message | Compaction] = [*done.retained, done.item]
+    return CompactedResponse(id=done.response_id, created_at=done.created_at, output=output, usage=done.usage)
+
+
+def is_compaction_turn(req: CreateRequest) -> bool:
+    """A create whose last input item is a `compaction_trigger` (Codex's remote compaction)."""
+    items = req.input
+    return isinstance(items, list) and bool(items) and isinstance(items[-1], CompactionTrigger)
+
+
+async def compaction_turn(
+    service: ResponsesService,
+    req: CreateRequest,
+    ctx: RequestContext,
+    *,
+    history: Sequence[bytes] | None = None,
+) -> bytes | list[Event]:
+    """A create ending with a `compaction_trigger`: the context before it compacted, answered as a
+    completed response whose one output item is the compaction item (events when streamed). Its
+    tools are not offered to the summarising model; it is never stored (`store: false` in it)."""
+    assert isinstance(req.input, list)
+    inner = CompactRequest(
+        model=req.model,
+        input=req.input[:-1],
+        instructions=req.instructions,
+        previous_response_id=req.previous_response_id,
+    )
+    done = await _compact(service, inner, ctx, history)
+    response = new_response(req, done.response_id, done.created_at)
+    response.store = False
+    if not req.stream:
+        response.status, response.completed_at = "completed", done.created_at
+        response.output, response.usage = [done.item], done.usage
+        return _encode(response)
+    seq = iter(range(1 << 30))
+    events: list[Event] = [
+        ResponseCreated(sequence_number=next(seq), response=msgspec.structs.replace(response)),
+        ResponseInProgress(sequence_number=next(seq), response=msgspec.structs.replace(response)),
+        OutputItemAdded(sequence_number=next(seq), output_index=0, item=done.item),
+        OutputItemDone(sequence_number=next(seq), output_index=0, item=done.item),
+    ]
+    response.status, response.completed_at = "completed", done.created_at
+    response.output, response.usage = [done.item], done.usage
+    events.append(ResponseCompleted(sequence_number=next(seq), response=response))
+    return events
+
+
+async def _compact(
+    service: ResponsesService, req: CompactRequest, ctx: RequestContext, history: Sequence[bytes] | None
+) -> _Compacted:
     cipher = service.compaction_cipher
     if cipher is None:
         raise InvalidRequest(
@@ -78,9 +152,9 @@ async def compact(
     summary, usage = await _summarise(service, backend, body, ctx)
     created_at = int(service.clock())
     token = cipher.seal(_encode(Sealed(summary=summary, model=req.model, created_at=created_at)), ctx.owner)
-    output: list[Message | Compaction] = [*retained_user_messages(history, items, response_id)]
-    output.append(Compaction(encrypted_content=token, id=item_id("cmp", response_id, 0)))
-    return CompactedResponse(id=response_id, created_at=created_at, output=output, usage=usage)
+    item = Compaction(encrypted_content=token, id=item_id("cmp", response_id, 0))
+    retained = retained_user_messages(history, items, response_id)
+    return _Compacted(response_id, created_at, retained, item, usage)
 
 
 async def _summarise(

@@ -261,7 +261,7 @@ class ResponsesService:
         resolved: list[Item] = []
         for i, item in enumerate(items):
             if not isinstance(item, ItemReference):
-                resolved.append(item)
+                resolved.append(cast("Item", item))  # not a CompactionTrigger: normalize_input refuses them
                 continue
             stored = by_id[item.id]
             if stored is None:

@@ -200,3 +200,41 @@ def test_tenants_cannot_use_each_others_compactions(echo: EchoBackend) -> None:
         a.responses.create(model="qwen3", input=[item, {"role": "user", "content": "go on"}])  # type: ignore[list-item]
         r = _post(gw, "/responses", {"model": "qwen3", "input": [item]}, key=KEY_B)
         assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_encrypted_content"
+
+
+def test_a_create_ending_with_a_compaction_trigger(keyed_gateway: Gateway, echo: EchoBackend) -> None:
+    client = _client(keyed_gateway)
+    body: dict[str, Any] = {"model": "qwen3", "input": [*_history(), {"type": "compaction_trigger"}]}
+    r = _post(keyed_gateway, "/responses", body)
+    assert r.status_code == 200, r.text
+    response = r.json()
+    assert response["status"] == "completed" and response["store"] is False
+    (item,) = response["output"]
+    assert item["type"] == "compaction" and item["encrypted_content"].startswith("rgwc1:")
+    assert response["usage"]["output_tokens"] == len(SUMMARY.split())
+    assert echo.chat_requests()[-1]["body"]["messages"] == [
+        *_history(),
+        {"role": "user", "content": SUMMARY_PROMPT},
+    ]
+    with pytest.raises(openai.NotFoundError):  # never stored
+        client.responses.retrieve(response["id"])
+    # streamed: the standard events around the one item, in sequence
+    with client.responses.stream(model="qwen3", input=body["input"]) as stream:
+        events = list(stream)
+        final = stream.get_final_response()
+    assert [e.type for e in events] == [
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.output_item.done",
+        "response.completed",
+    ]
+    assert [e.sequence_number for e in events] == list(range(5))
+    assert final.output[0].type == "compaction"
+    # the trigger anywhere else is a 400 naming it
+    bad = _post(
+        keyed_gateway,
+        "/responses",
+        {"model": "qwen3", "input": [{"type": "compaction_trigger"}, {"role": "user", "content": "hi"}]},
+    )
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "input[0]"

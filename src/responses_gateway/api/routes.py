@@ -21,7 +21,7 @@ from responses_gateway.api.edge import request_context
 from responses_gateway.api.openapi import openapi_json
 from responses_gateway.api.sse import sse_stream
 from responses_gateway.background import BackgroundRunner
-from responses_gateway.compaction import compact
+from responses_gateway.compaction import compact, compaction_turn, is_compaction_turn
 from responses_gateway.errors import InvalidRequest, NotFound, StoreUnavailable
 from responses_gateway.metrics import Metrics
 from responses_gateway.protocol import parse_create, parse_json
@@ -109,7 +109,12 @@ async def create(
     (`server.max_streams`, a 503 before the backend is called when none is free) and, with
     `limits.concurrent_streams`, one of its tenant's, until it ends."""
     capacity = state.capacity
-    prepared = await service.prepare(parse_create(body, service.request_limits), ctx)
+    req = parse_create(body, service.request_limits)
+    if is_compaction_turn(req):  # `compaction.py`: summarised before any event, nothing stored
+        await state.limiter.admit(ctx.owner, stream=False)
+        done = await compaction_turn(service, req, ctx)
+        return done if isinstance(done, bytes) else EventStream(done, _no_more())
+    prepared = await service.prepare(req, ctx)
     if prepared.req.background:
         return await start_background(prepared, ctx, state)
     if not prepared.stream:
@@ -129,6 +134,11 @@ async def create(
         await events.aclose()
         raise
     return EventStream(first, events)
+
+
+async def _no_more() -> AsyncGenerator[list[Event], None]:
+    return
+    yield
 
 
 def background_of(state: AppState) -> BackgroundRunner:

@@ -134,6 +134,12 @@ class Compaction(_Item, tag="compaction"):
     created_by: str | None = None
 
 
+class CompactionTrigger(_Item, tag="compaction_trigger"):
+    """ "Compact the context here": the last input item of a create that is a compaction turn."""
+
+    id: str | None = None
+
+
 class ItemReference(_Item, tag="item_reference"):
     id: NonEmpty
 
@@ -149,6 +155,6 @@ Item = (
     | Reasoning
     | Compaction
 )
-InputItem = Item | ItemReference
-OutputItem = Message | FunctionCall | CustomToolCall | ToolSearchCall | Reasoning
+InputItem = Item | ItemReference | CompactionTrigger
+OutputItem = Message | FunctionCall | CustomToolCall | ToolSearchCall | Reasoning | Compaction
 CallItem = FunctionCall | CustomToolCall | ToolSearchCall

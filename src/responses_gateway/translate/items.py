@@ -6,9 +6,11 @@ from collections.abc import Callable
 
 import msgspec
 
+from responses_gateway.errors import InvalidRequest
 from responses_gateway.ids import INPUT_INDEX_BASE, item_id
 from responses_gateway.protocol.items import (
     Compaction,
+    CompactionTrigger,
     CustomToolCall,
     CustomToolCallOutput,
     FunctionCall,
@@ -55,6 +57,10 @@ def normalize_input(raw: str | list[InputItem] | None, response_id: str) -> list
     for i, item in enumerate(raw):
         if isinstance(item, ItemReference):
             continue
+        if isinstance(item, CompactionTrigger):  # a final one was taken away (`compaction.py`)
+            raise InvalidRequest(
+                "A compaction_trigger item must be the final input item.", param=f"input[{i}]"
+            )
         if isinstance(item, Message):
             if isinstance(item.content, str):
                 text = item.content
