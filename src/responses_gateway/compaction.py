@@ -97,9 +97,12 @@ async def compaction_turn(
     history: Sequence[bytes] | None = None,
 ) -> bytes | list[Event]:
     """A create ending with a `compaction_trigger`: the context before it compacted, answered as a
-    completed response whose one output item is the compaction item (events when streamed). Its
-    tools are not offered to the summarising model; it is never stored (`store: false` in it)."""
+    completed response whose one output item is the compaction item (events when streamed). The
+    context is the chain, or the `conversation`'s items (the turn is not added to it), then the input.
+    Its tools are not offered to the summarising model; it is never stored (`store: false` in it)."""
     assert isinstance(req.input, list)
+    if history is None and req.conversation is not None:
+        history = await service.conversation_history(req, ctx)
     inner = CompactRequest(
         model=req.model,
         input=req.input[:-1],

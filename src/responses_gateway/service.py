@@ -186,7 +186,7 @@ class ResponsesService:
         tools = ToolMap(req.tools, reject_hosted=self.settings.reject_hosted_tools)
         backend = self.upstream.backend_for(req.model)
         prev = req.previous_response_id
-        history = await self.chain(prev, ctx) if prev else await self._conversation_history(req, ctx)
+        history = await self.chain(prev, ctx) if prev else await self.conversation_history(req, ctx)
         response_id = new_response_id(prev)
         items = await self.input_items(req.input, response_id, ctx)
         check_tool_outputs(items, history)
@@ -239,7 +239,7 @@ class ResponsesService:
             )
         return history
 
-    async def _conversation_history(self, req: CreateRequest, ctx: RequestContext) -> list[bytes]:
+    async def conversation_history(self, req: CreateRequest, ctx: RequestContext) -> list[bytes]:
         """The items of the request's `conversation` as one history entry (none without one)."""
         ref = conversation_ref(req)
         if ref is None:

@@ -4,14 +4,18 @@ and that item sent back as input restores the summary as context (in later chain
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import jsonschema
 import openai
 import pytest
 from openai import OpenAI
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 
 from responses_gateway.translate.compaction import RESTORED_PREFIX, SUMMARY_PROMPT
 from tests.integration.conftest import STORES, store_block
@@ -238,3 +242,39 @@ def test_a_create_ending_with_a_compaction_trigger(keyed_gateway: Gateway, echo:
         {"model": "qwen3", "input": [{"type": "compaction_trigger"}, {"role": "user", "content": "hi"}]},
     )
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "input[0]"
+
+
+def _spec_errors(instance: Any, name: str) -> list[str]:
+    """Where `instance` breaks the Open Responses schema `name` (the spec's OpenAPI copy)."""
+    spec = json.loads(
+        (Path(__file__).parents[1] / "fuzz" / "data" / "open-responses-openapi.json").read_text()
+    )
+    registry = Registry().with_resource(
+        "urn:spec", Resource.from_contents(spec, default_specification=DRAFT202012)
+    )
+    schema = {"$ref": f"urn:spec#/components/schemas/{name}"}
+    found = jsonschema.Draft202012Validator(schema, registry=registry).iter_errors(instance)
+    return [f"{list(e.path)}: {e.message[:200]}" for e in found]
+
+
+def test_compaction_objects_validate_against_the_spec(keyed_gateway: Gateway) -> None:
+    compacted = _post(keyed_gateway, "/responses/compact", {"model": "qwen3", "input": _history()})
+    assert _spec_errors(compacted.json(), "CompactResource") == []
+    turn = _post(
+        keyed_gateway,
+        "/responses",
+        {"model": "qwen3", "input": [*_history(), {"type": "compaction_trigger"}]},
+    )
+    assert _spec_errors(turn.json(), "ResponseResource") == []
+
+
+def test_a_compaction_turn_in_a_conversation(keyed_gateway: Gateway, echo: EchoBackend) -> None:
+    client = _client(keyed_gateway)
+    conv = client.conversations.create(items=[{"role": "user", "content": "earlier"}])
+    r = client.responses.create(model="qwen3", conversation=conv.id, input=[{"type": "compaction_trigger"}])  # type: ignore[list-item]
+    assert r.output[0].type == "compaction"
+    assert echo.chat_requests()[-1]["body"]["messages"] == [
+        {"role": "user", "content": "earlier"},
+        {"role": "user", "content": SUMMARY_PROMPT},
+    ]
+    assert len(client.conversations.items.list(conv.id).data) == 1  # the turn was not added
