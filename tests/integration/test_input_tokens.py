@@ -96,3 +96,18 @@ def test_the_routes_exist(memory_gateway: Gateway) -> None:
     for path in ("/responses/compact", "/responses/input_tokens"):
         r = httpx.post(f"{memory_gateway.base_url}{path}", json={}, timeout=10)
         assert r.status_code == 400 and r.json()["error"]["param"] == "model"
+
+
+def test_a_slow_count_ends_at_the_request_deadline(echo: EchoBackend) -> None:
+    settings = gateway_settings(echo.base_url)
+    settings = settings.model_copy(
+        update={"server": settings.server.model_copy(update={"request_timeout_seconds": 0.5})}
+    )
+    with run_gateway(settings) as gw:
+        r = httpx.post(
+            f"{gw.base_url}/responses/input_tokens",
+            json={"model": "qwen3", "input": "[slow:3000] hi"},
+            timeout=10,
+        )
+    assert r.status_code == 504 and r.json()["error"]["code"] == "request_timeout"
+    assert "server.request_timeout_seconds" in r.json()["error"]["message"]

@@ -16,7 +16,8 @@ from the echoed text. `GET /_requests` lists what was received (body, authorizat
 
 `POST /tokenize` counts a chat request as vLLM's does (`{model, messages, tools?}` -> `{count, ...}`),
 deterministically (`_token_count`): one token per message (its role), one per whitespace-separated
-word of its text and tool-call arguments, one per tool, and one for the generation prompt.
+word of its text and tool-call arguments, one per tool, and one for the generation prompt
+(`[slow:MS]` in the last user message delays the answer).
 """
 
 from __future__ import annotations
@@ -325,6 +326,11 @@ class EchoServer:
         entry["finished"] = True
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             return _error(400, "messages: field required", "invalid_request_error", "messages", None)
+        messages = [m for m in body["messages"] if isinstance(m, dict)]
+        last_user = next((m for m in reversed(messages) if m.get("role") == "user"), None)
+        slow_ms = _parse_directives(_text_of(last_user.get("content")) if last_user else "").slow_ms
+        if slow_ms:
+            await asyncio.sleep(slow_ms / 1000)
         count = _token_count(body)
         answer = {"count": count, "max_model_len": 32768, "tokens": list(range(count))}
         return web.Response(body=orjson.dumps(answer), content_type="application/json")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable
 from contextlib import aclosing
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import msgspec
 import orjson
@@ -22,7 +24,7 @@ from responses_gateway.api.openapi import openapi_json
 from responses_gateway.api.sse import sse_stream
 from responses_gateway.background import BackgroundRunner
 from responses_gateway.compaction import compact, compaction_turn, is_compaction_turn
-from responses_gateway.errors import InvalidRequest, NotFound, StoreUnavailable
+from responses_gateway.errors import InvalidRequest, NotFound, StoreUnavailable, UpstreamTimeout
 from responses_gateway.metrics import Metrics
 from responses_gateway.protocol import parse_create, parse_json
 from responses_gateway.protocol.compaction import parse_compact
@@ -35,6 +37,7 @@ from responses_gateway.token_count import count_input_tokens
 from responses_gateway.upstream.http import HTTPUpstream
 
 log = logging.getLogger("responses_gateway.api")
+T = TypeVar("T")
 _encode = msgspec.json.Encoder().encode
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -112,7 +115,7 @@ async def create(
     req = parse_create(body, service.request_limits)
     if is_compaction_turn(req):  # `compaction.py`: summarised before any event, nothing stored
         await state.limiter.admit(ctx.owner, stream=False)
-        done = await compaction_turn(service, req, ctx)
+        done = await within(capacity.request_timeout, compaction_turn(service, req, ctx))
         return done if isinstance(done, bytes) else EventStream(done, _no_more())
     prepared = await service.prepare(req, ctx)
     if prepared.req.background:
@@ -134,6 +137,18 @@ async def create(
         await events.aclose()
         raise
     return EventStream(first, events)
+
+
+async def within(seconds: float, work: Awaitable[T]) -> T:
+    """`work`, cancelled after `seconds` (server.request_timeout_seconds): then a 504."""
+    try:
+        async with asyncio.timeout(seconds):
+            return await work
+    except TimeoutError:
+        raise UpstreamTimeout(
+            f"The request did not finish within server.request_timeout_seconds ({seconds:g} s).",
+            code="request_timeout",
+        ) from None
 
 
 async def _no_more() -> AsyncGenerator[list[Event], None]:
@@ -273,7 +288,7 @@ async def compact_response(request: Request) -> Response:
     req = parse_compact(await _body(request), service.request_limits)
     ctx = _ctx(request)
     await state.limiter.admit(ctx.owner, stream=False)
-    return _json(await compact(service, req, ctx))
+    return _json(await within(state.capacity.request_timeout, compact(service, req, ctx)))
 
 
 async def input_tokens(request: Request) -> Response:
@@ -283,7 +298,8 @@ async def input_tokens(request: Request) -> Response:
     req = parse_create(await _body(request), service.request_limits)
     ctx = _ctx(request)
     await state.limiter.admit(ctx.owner, stream=False)
-    return _json(await count_input_tokens(service, state.upstream, req, ctx))
+    work = count_input_tokens(service, state.upstream, req, ctx)
+    return _json(await within(state.capacity.request_timeout, work))
 
 
 async def get_response(request: Request) -> Response:
