@@ -57,15 +57,15 @@ def normalize_input(raw: str | list[InputItem] | None, response_id: str) -> list
     for i, item in enumerate(raw):
         if isinstance(item, ItemReference):
             continue
-        if isinstance(item, CompactionTrigger):  # a final one was taken away (`compaction.py`)
-            raise InvalidRequest(
-                "A compaction_trigger item must be the final input item.", param=f"input[{i}]"
-            )
         if isinstance(item, Message):
             if isinstance(item.content, str):
                 text = item.content
                 item.content = [OutputText(text, []) if item.role == "assistant" else InputText(text)]
             item.status = item.status or "completed"
+        elif isinstance(item, CompactionTrigger):  # a final one was taken away (`compaction.py`)
+            raise InvalidRequest(
+                "A compaction_trigger item must be the final input item.", param=f"input[{i}]"
+            )
         if not item.id:
             item.id = item_id(_ID_PREFIX[type(item)], response_id, INPUT_INDEX_BASE + i)
     return raw
