@@ -17,7 +17,15 @@ from openai import OpenAI
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from responses_gateway.compaction import compact
+from responses_gateway.config import BackendSettings, ResponseAPISettings
+from responses_gateway.protocol.chat import AssistantMessage, UserMessage
+from responses_gateway.protocol.compaction import CompactRequest
+from responses_gateway.service import RequestContext, ResponsesService
+from responses_gateway.stores.memory import MemoryStore
 from responses_gateway.translate.compaction import RESTORED_PREFIX, SUMMARY_PROMPT
+from responses_gateway.translate.request import encode_messages
+from responses_gateway.upstream.http import HTTPUpstream
 from tests.integration.conftest import STORES, store_block
 from tests.support.echo_fixtures import EchoBackend
 from tests.support.gateway import Gateway, gateway_settings, run_gateway
@@ -278,3 +286,19 @@ def test_a_compaction_turn_in_a_conversation(keyed_gateway: Gateway, echo: EchoB
         {"role": "user", "content": SUMMARY_PROMPT},
     ]
     assert len(client.conversations.items.list(conv.id).data) == 1  # the turn was not added
+
+
+async def test_the_service_entry_point_takes_a_callers_history(echo: EchoBackend) -> None:
+    """What the WebSocket mode calls for a socket's own `store: false` chain: `compact(..., history=)`."""
+    backend = BackendSettings(name="echo", base_url=echo.base_url)
+    async with HTTPUpstream([backend]) as upstream:
+        service = ResponsesService(MemoryStore(10, 60), upstream, ResponseAPISettings(encryption_key=KEY))
+        history = [encode_messages([UserMessage("on the socket"), AssistantMessage("echo: on the socket")])]
+        req = CompactRequest(model="qwen3", previous_response_id="resp_" + "1" * 48, input="more")
+        done = await compact(service, req, RequestContext(owner="t"), history=history)
+    assert [type(o).__name__ for o in done.output] == ["Message", "Message", "Compaction"]
+    assert echo.chat_requests()[-1]["body"]["messages"][:3] == [
+        {"role": "user", "content": "on the socket"},
+        {"role": "assistant", "content": "echo: on the socket"},
+        {"role": "user", "content": "more"},
+    ]
