@@ -17,7 +17,6 @@ completed, unstored response whose one output item is the compaction item.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -52,7 +51,6 @@ from responses_gateway.translate.response import new_response, read_usage
 
 __all__ = ["compact", "compaction_turn", "is_compaction_turn"]
 
-log = logging.getLogger("responses_gateway.compaction")
 _encode = msgspec.json.Encoder().encode
 
 
@@ -112,21 +110,18 @@ async def compaction_turn(
     done = await _compact(service, inner, ctx, history)
     response = new_response(req, done.response_id, done.created_at)
     response.store = False
-    if not req.stream:
-        response.status, response.completed_at = "completed", done.created_at
-        response.output, response.usage = [done.item], done.usage
-        return _encode(response)
-    seq = iter(range(1 << 30))
-    events: list[Event] = [
-        ResponseCreated(sequence_number=next(seq), response=msgspec.structs.replace(response)),
-        ResponseInProgress(sequence_number=next(seq), response=msgspec.structs.replace(response)),
-        OutputItemAdded(sequence_number=next(seq), output_index=0, item=done.item),
-        OutputItemDone(sequence_number=next(seq), output_index=0, item=done.item),
-    ]
+    started = msgspec.structs.replace(response)  # the `in_progress` snapshot the first events carry
     response.status, response.completed_at = "completed", done.created_at
     response.output, response.usage = [done.item], done.usage
-    events.append(ResponseCompleted(sequence_number=next(seq), response=response))
-    return events
+    if not req.stream:
+        return _encode(response)
+    return [
+        ResponseCreated(sequence_number=0, response=started),
+        ResponseInProgress(sequence_number=1, response=started),
+        OutputItemAdded(sequence_number=2, output_index=0, item=done.item),
+        OutputItemDone(sequence_number=3, output_index=0, item=done.item),
+        ResponseCompleted(sequence_number=4, response=response),
+    ]
 
 
 async def _compact(
