@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
+import msgspec
+
+from responses_gateway.compaction import is_compaction_turn
 from responses_gateway.config import BackendSettings
 from responses_gateway.protocol.chat import ChatRequest
 from responses_gateway.protocol.compaction import InputTokenCount
@@ -24,7 +27,11 @@ class Tokenizer(Protocol):
 async def count_input_tokens(
     service: ResponsesService, tokenizer: Tokenizer, req: CreateRequest, ctx: RequestContext
 ) -> InputTokenCount:
-    """The prompt tokens the backend would see for `req` (nothing is generated or stored)."""
+    """The prompt tokens the backend would see for `req` (nothing is generated or stored); for a
+    compaction turn, those of the context it would compact."""
+    if is_compaction_turn(req):
+        assert isinstance(req.input, list)
+        req = msgspec.structs.replace(req, input=req.input[:-1])
     prepared = await service.prepare(req, ctx)
     count = await tokenizer.count_tokens(
         prepared.backend, prepared.chat_body, authorization=ctx.authorization

@@ -111,3 +111,9 @@ def test_a_slow_count_ends_at_the_request_deadline(echo: EchoBackend) -> None:
         )
     assert r.status_code == 504 and r.json()["error"]["code"] == "request_timeout"
     assert "server.request_timeout_seconds" in r.json()["error"]["message"]
+
+
+def test_count_of_a_compaction_turn_is_its_context(memory_gateway: Gateway, echo: EchoBackend) -> None:
+    body = {"model": "qwen3", "input": [{"role": "user", "content": "a b c"}, {"type": "compaction_trigger"}]}
+    r = httpx.post(f"{memory_gateway.base_url}/responses/input_tokens", json=body, timeout=10)
+    assert r.status_code == 200 and r.json()["input_tokens"] == (1 + 3) + 1
