@@ -21,7 +21,7 @@ import msgspec
 
 from responses_gateway.config import BackendSettings, LimitSettings, ResponseAPISettings
 from responses_gateway.conversations import ConversationsService, fresh_item
-from responses_gateway.crypto import ReasoningCipher
+from responses_gateway.crypto import CompactionCipher, ReasoningCipher
 from responses_gateway.errors import (
     InvalidRequest,
     NotFound,
@@ -34,12 +34,13 @@ from responses_gateway.ids import is_item_id, is_response_id, item_id, new_respo
 from responses_gateway.protocol.chat import ChatChunk, ChatRequest
 from responses_gateway.protocol.errors import shown
 from responses_gateway.protocol.events import Event
-from responses_gateway.protocol.items import InputItem, Item, ItemReference, Reasoning
+from responses_gateway.protocol.items import Compaction, InputItem, Item, ItemReference, Reasoning
 from responses_gateway.protocol.parse import RequestLimits
 from responses_gateway.protocol.request import CreateRequest
 from responses_gateway.protocol.response import Deleted, Response
 from responses_gateway.stores.base import ChainIncomplete, ResponseStore, StoredResponse
 from responses_gateway.stores.conversations import ConversationTooLarge
+from responses_gateway.translate.compaction import restore_compactions
 from responses_gateway.translate.items import normalize_input, open_reasoning, references, seal_payload
 from responses_gateway.translate.output_items import Sealer
 from responses_gateway.translate.request import (
@@ -89,6 +90,8 @@ class Prepared:
     chat_body: ChatRequest
     backend: BackendSettings
     tools: ToolMap
+    # the input as the model sees it, when it differs from `input_items` (compaction items restored)
+    context: list[Item] | None = None
 
     @property
     def stream(self) -> bool:
@@ -168,8 +171,11 @@ class ResponsesService:
         )
         self.max_completion_bytes = limits.max_completion_bytes
         self._clock = clock
+        self.clock = clock
         self._tasks: set[asyncio.Task[None]] = set()
-        self._cipher = ReasoningCipher(settings.encryption_key) if settings.encryption_key else None
+        key = settings.encryption_key
+        self._cipher = ReasoningCipher(key) if key else None
+        self.compaction_cipher = CompactionCipher(key) if key else None
         self._warned_no_key = False
         self.conversations = ConversationsService(store, clock)
 
@@ -180,17 +186,38 @@ class ResponsesService:
         tools = ToolMap(req.tools, reject_hosted=self.settings.reject_hosted_tools)
         backend = self.upstream.backend_for(req.model)
         prev = req.previous_response_id
-        if prev is not None and not is_response_id(prev):
-            raise PreviousResponseNotFound(prev)  # not an id of ours: no store holds it, none is asked
-        history = await self._history(prev, ctx) if prev else await self._conversation_history(req, ctx)
+        history = await self.chain(prev, ctx) if prev else await self.conversation_history(req, ctx)
         response_id = new_response_id(prev)
-        raw_items = normalize_input(req.input, response_id)
+        items = await self.input_items(req.input, response_id, ctx)
+        check_tool_outputs(items, history)
+        context = self.restored(items, ctx)
+        messages = messages_json(req.instructions, history, render(context))
+        chat = build_chat_request(req, messages, tools)
+        return Prepared(req, response_id, items, chat, backend, tools, None if context is items else context)
+
+    async def input_items(
+        self, raw: str | list[InputItem] | None, response_id: str, ctx: RequestContext
+    ) -> list[Item]:
+        """A request's `input` as items: ids given, sealed reasoning opened, references resolved."""
+        raw_items = normalize_input(raw, response_id)
         if self._cipher is not None:
             open_reasoning(raw_items, self._cipher.open)
-        items = await self._resolve(raw_items, ctx)
-        check_tool_outputs(items, history)
-        messages = messages_json(req.instructions, history, render(items))
-        return Prepared(req, response_id, items, build_chat_request(req, messages, tools), backend, tools)
+        return await self._resolve(raw_items, ctx)
+
+    def restored(self, items: list[Item], ctx: RequestContext, param: str = "input") -> list[Item]:
+        """`items` with each compaction item replaced by the summary it seals (`items` itself when
+        there is none); a compaction item that cannot be opened is a 400 naming it (`param[i]`)."""
+        if Compaction not in map(type, items):
+            return items
+        cipher = self.compaction_cipher
+        opener = None if cipher is None else lambda token: cipher.open(token, ctx.owner)
+        return restore_compactions(items, opener, param)
+
+    async def chain(self, prev: str, ctx: RequestContext) -> list[bytes]:
+        """The stored Chat history of `prev` and its ancestors (one store call), owner-checked."""
+        if not is_response_id(prev):
+            raise PreviousResponseNotFound(prev)  # not an id of ours: no store holds it, none is asked
+        return await self._history(prev, ctx)
 
     async def _history(self, prev: str, ctx: RequestContext) -> list[bytes]:
         try:
@@ -212,13 +239,13 @@ class ResponsesService:
             )
         return history
 
-    async def _conversation_history(self, req: CreateRequest, ctx: RequestContext) -> list[bytes]:
+    async def conversation_history(self, req: CreateRequest, ctx: RequestContext) -> list[bytes]:
         """The items of the request's `conversation` as one history entry (none without one)."""
         ref = conversation_ref(req)
         if ref is None:
             return []
         items = await self.conversations.history(ref.id, ctx.owner)
-        return [encode_messages(render(items))] if items else []
+        return [encode_messages(render(self.restored(items, ctx, "conversation")))] if items else []
 
     async def _resolve(self, items: list[InputItem], ctx: RequestContext) -> list[Item]:
         """Replace each `item_reference` by its stored item; the look-ups run concurrently (one
@@ -234,7 +261,7 @@ class ResponsesService:
         resolved: list[Item] = []
         for i, item in enumerate(items):
             if not isinstance(item, ItemReference):
-                resolved.append(item)
+                resolved.append(cast("Item", item))  # not a CompactionTrigger: normalize_input refuses them
                 continue
             stored = by_id[item.id]
             if stored is None:
@@ -382,7 +409,7 @@ class ResponsesService:
             input_items=_encode(p.input_items),
             chat=PENDING_CHAT
             if response.status in UNSETTLED
-            else encode_messages(render([*p.input_items, *response.output])),
+            else encode_messages(render([*(p.context or p.input_items), *response.output])),
             owner=ctx.owner,
             created_at=response.created_at,
         )

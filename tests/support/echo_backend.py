@@ -13,6 +13,11 @@ last user message change that (see `_Directives`): `[fail:STATUS]`, `[die-mid-st
 `tool said: <content>`; a JSON `response_format` gives `{"echo": "<text>"}`. Directives are removed
 from the echoed text. `GET /_requests` lists what was received (body, authorization, disconnected);
 `POST /_reset` clears it.
+
+`POST /tokenize` counts a chat request as vLLM's does (`{model, messages, tools?}` -> `{count, ...}`),
+deterministically (`_token_count`): one token per message (its role), one per whitespace-separated
+word of its text and tool-call arguments, one per tool, and one for the generation prompt
+(`[slow:MS]` in the last user message delays the answer).
 """
 
 from __future__ import annotations
@@ -178,6 +183,20 @@ def _tool_names(tools: Any) -> set[str]:
     return names
 
 
+def _token_count(body: dict[str, Any]) -> int:
+    """The deterministic token count of `POST /tokenize` (see the module docstring)."""
+    count = 1 if body.get("add_generation_prompt", True) else 0
+    for message in body["messages"]:
+        if not isinstance(message, dict):
+            continue
+        count += 1 + len(_text_of(message.get("content")).split())
+        for call in message.get("tool_calls") or ():
+            if isinstance(call, dict) and isinstance(call.get("function"), dict):
+                count += len(str(call["function"].get("arguments", "")).split())
+    tools = body.get("tools")
+    return count + (len(tools) if isinstance(tools, list) else 0)
+
+
 @dataclass
 class _Plan:
     """The whole answer, decided up front from the request."""
@@ -260,6 +279,7 @@ class EchoServer:
         self.app.add_routes(
             [
                 web.post("/v1/chat/completions", self.chat),
+                web.post("/tokenize", self.tokenize),
                 web.get("/v1/models", self.list_models),
                 web.get("/health", self.health),
                 web.get("/_requests", self.get_requests),
@@ -296,6 +316,24 @@ class EchoServer:
         return web.Response(
             body=orjson.dumps({"object": "list", "data": data}), content_type="application/json"
         )
+
+    async def tokenize(self, request: web.Request) -> web.Response:
+        try:
+            body = orjson.loads(await request.read())
+        except orjson.JSONDecodeError:
+            body = None
+        entry = self._record(request, body)
+        entry["finished"] = True
+        if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+            return _error(400, "messages: field required", "invalid_request_error", "messages", None)
+        messages = [m for m in body["messages"] if isinstance(m, dict)]
+        last_user = next((m for m in reversed(messages) if m.get("role") == "user"), None)
+        slow_ms = _parse_directives(_text_of(last_user.get("content")) if last_user else "").slow_ms
+        if slow_ms:
+            await asyncio.sleep(slow_ms / 1000)
+        count = _token_count(body)
+        answer = {"count": count, "max_model_len": 32768, "tokens": list(range(count))}
+        return web.Response(body=orjson.dumps(answer), content_type="application/json")
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()

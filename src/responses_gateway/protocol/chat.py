@@ -115,6 +115,19 @@ class ChatRequest(Struct, omit_defaults=True):
     parallel_tool_calls: bool | None = None
 
 
+class TokenizeRequest(Struct, omit_defaults=True):
+    """A chat request to count, as vLLM's `POST /tokenize` takes it (answered with `{"count": N, ...}`)."""
+
+    model: str
+    messages: Raw
+    add_generation_prompt: bool  # no default: omit_defaults would leave it out
+    tools: list[ChatTool] | None = None
+
+
+class TokenizeAnswer(Struct):
+    count: int
+
+
 _ABSENT = Raw(b"")
 
 

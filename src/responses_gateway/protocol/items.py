@@ -126,6 +126,20 @@ class Reasoning(_Item, tag="reasoning"):
     status: str | None = None
 
 
+class Compaction(_Item, tag="compaction"):
+    """A summary of earlier context sealed by `POST /v1/responses/compact` (`compaction.py`)."""
+
+    encrypted_content: NonEmpty
+    id: str | None = None
+    created_by: str | None = None
+
+
+class CompactionTrigger(_Item, tag="compaction_trigger"):
+    """ "Compact the context here": the last input item of a create that is a compaction turn."""
+
+    id: str | None = None
+
+
 class ItemReference(_Item, tag="item_reference"):
     id: NonEmpty
 
@@ -139,7 +153,8 @@ Item = (
     | ToolSearchCall
     | ToolSearchOutput
     | Reasoning
+    | Compaction
 )
-InputItem = Item | ItemReference
-OutputItem = Message | FunctionCall | CustomToolCall | ToolSearchCall | Reasoning
+InputItem = Item | ItemReference | CompactionTrigger
+OutputItem = Message | FunctionCall | CustomToolCall | ToolSearchCall | Reasoning | Compaction
 CallItem = FunctionCall | CustomToolCall | ToolSearchCall
