@@ -11,7 +11,8 @@ gateway (supervisor and every worker), the backend, Redis and this load generato
 CPU splits between them (how evenly the kernel spread the connections). With `--rounds N` the three
 are measured N times, interleaved, and the round with the median rate is shown.
 
-Run: .venv/bin/python benchmarks/workers.py [--quick] [--store redis|redis-cluster|sqlite] [--rounds N] [--workers 1,2]
+Run: .venv/bin/python benchmarks/workers.py [--quick] [--store redis|redis-cluster|sqlite] [--rounds N]
+     [--workers 1,2]
 """
 
 from __future__ import annotations
@@ -177,7 +178,12 @@ def _store_config(store: str, workdir: Path, redis_address: str | None, n: int) 
     if store == "redis-cluster":
         assert redis_address is not None
         nodes = redis_address.split(",")
-        redis = {"cluster_mode": True, "cluster_addresses": nodes, "key_prefix": f"bench{n}:", "pool_size": 20}
+        redis = {
+            "cluster_mode": True,
+            "cluster_addresses": nodes,
+            "key_prefix": f"bench{n}:",
+            "pool_size": 20,
+        }
         return {"store_backend": "redis", "redis": redis}
     if store == "redis":
         return {"store_backend": "redis", "redis": {"address": redis_address, "key_prefix": f"bench{n}:"}}

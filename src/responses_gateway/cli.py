@@ -85,7 +85,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="listen address (overrides server.host)")
     serve.add_argument("--port", type=_port, help="listen port (overrides server.port)")
     serve.add_argument(
-        "--log-level", type=str.lower, choices=LOG_LEVELS, help="overrides the config's log_level (which is info when the config has none)"
+        "--log-level",
+        type=str.lower,
+        choices=LOG_LEVELS,
+        help="overrides the config's log_level (which is info when the config has none)",
     )
     serve.add_argument(
         "--workers",

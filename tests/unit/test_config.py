@@ -259,7 +259,12 @@ def test_every_error_is_listed_one_per_line() -> None:
     with pytest.raises(ConfigError) as info:
         settings_from_dict({"server": {"port": -1, "host": [], "prot": 1}, "log_level": "x"}, {})
     lines = str(info.value).splitlines()
-    assert [line.split(":", 1)[0] for line in lines] == ["server.host", "server.port", "server.prot", "log_level"]
+    assert [line.split(":", 1)[0] for line in lines] == [
+        "server.host",
+        "server.port",
+        "server.prot",
+        "log_level",
+    ]
     assert "more error" not in str(info.value)
 
 
@@ -349,7 +354,9 @@ def test_unreadable_and_invalid_files(tmp_path: Path) -> None:
     for text in ("", "# nothing\n", "{}\n"):
         empty = tmp_path / "empty.yaml"
         empty.write_text(text)
-        with pytest.raises(ConfigError, match=r"^backends: required: .*empty\.yaml is empty; give at least one"):
+        with pytest.raises(
+            ConfigError, match=r"^backends: required: .*empty\.yaml is empty; give at least one"
+        ):
             load_settings(empty, {})
 
 
