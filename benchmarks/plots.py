@@ -37,12 +37,12 @@ DATA = "bench-data.json"
 
 def data_of(rep: StoresReport) -> dict[str, Any]:
     """What the figures need, as plain JSON: history p50 by store and depth, and creates ÷ direct."""
-    history: dict[str, dict[str, list[float]]] = {}
+    history: dict[str, dict[str, list[float | None]]] = {}
     for name, depth, ours, _p99, ref, _ref_p99, _x in rep.chains:
         h = history.setdefault(name, {"depth": [], "ours_ms": [], "get_per_hop_ms": []})
         h["depth"].append(depth)
         h["ours_ms"].append(ours)
-        h["get_per_hop_ms"].append(ref)
+        h["get_per_hop_ms"].append(None if math.isnan(ref) else ref)  # null in JSON: not measured
     creates: dict[str, dict[str, float]] = {}
     for g in rep.gateway:
         for (key, c), r in g.results.items():
@@ -61,7 +61,7 @@ def draw(data: dict[str, Any], out: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(8, 5))
     for name, h in data["history"].items():
         ax.plot(h["depth"], h["ours_ms"], marker="o", label=f"{name}: get_history")
-        ref = [(d, v) for d, v in zip(h["depth"], h["get_per_hop_ms"], strict=True) if not math.isnan(v)]
+        ref = [(d, v) for d, v in zip(h["depth"], h["get_per_hop_ms"], strict=True) if v is not None]
         if ref:
             ax.plot(*zip(*ref, strict=True), marker="x", linestyle="--", label=f"{name}: one GET per hop")
     ax.set(xscale="log", yscale="log", xlabel="chain depth (turns)", ylabel="p50 ms per read")
