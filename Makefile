@@ -28,7 +28,7 @@ help:
 	@echo "make lint            ruff check, ruff format --check, mypy (strict)"
 	@echo "make cluster-up      start a local 6-node Redis Cluster on 127.0.0.1:7001-7006"
 	@echo "make cluster-down    stop it and remove its data; cluster-status shows it"
-	@echo "make bench           run the benchmarks"
+	@echo "make bench           run the benchmarks; draws their figures into docs/img (PNG)"
 	@echo "make clean           remove caches; distclean also removes $(VENV)"
 	@echo "variables: VENV=$(VENV) PYTHON=$(PYTHON) CONFIG=$(CONFIG) PYTEST_ARGS="
 

@@ -86,7 +86,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="listen address (overrides server.host)")
     serve.add_argument("--port", type=_port, help="listen port (overrides server.port)")
     serve.add_argument(
-        "--log-level", type=str.lower, choices=LOG_LEVELS, help="overrides log_level (default: info)"
+        "--log-level",
+        type=str.lower,
+        choices=LOG_LEVELS,
+        help="overrides the config's log_level (which is info when the config has none)",
     )
     serve.add_argument(
         "--workers",
@@ -139,7 +142,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
+    """Print each line of `message` as one `error:` line (a config may have several errors)."""
+    for line in message.splitlines() or [""]:
+        print(f"error: {line}", file=sys.stderr)
     return EXIT_USAGE
 
 

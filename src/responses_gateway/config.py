@@ -450,14 +450,15 @@ def _format_one(err: ErrorDetails) -> str:
 
 
 def _format_error(exc: ValidationError, origin: tuple[str, Path] | None = None) -> str:
-    """One line: the first error, naming its key; the count of the others."""
-    errors = exc.errors()
-    text = _format_one(errors[0])
-    if origin is not None and text.startswith(origin[0]):
-        text += f" (in {origin[1]})"
-    if len(errors) > 1:
-        text += f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})"
-    return text
+    """Every error, one line each, each naming its key (the same key once)."""
+    lines: list[str] = []
+    for err in exc.errors():
+        text = _format_one(err)
+        if origin is not None and text.startswith(origin[0]):
+            text += f" (in {origin[1]})"
+        if text not in lines:
+            lines.append(text)
+    return "\n".join(lines)
 
 
 def _external_redis(
@@ -514,10 +515,16 @@ def settings_from_dict(
         raise ConfigError(_format_error(exc, origin)) from None
 
 
+_EXAMPLE_BACKEND = "backends: [{name: local, base_url: 'http://127.0.0.1:8000/v1'}]"
+
+
 def load_settings(path: str | Path, environ: Mapping[str, str] | None = None) -> Settings:
     """Read, expand and validate the YAML config at `path`."""
     p = Path(path)
-    return settings_from_dict(_read_yaml(p), environ, p.parent)
+    data = _read_yaml(p)
+    if data == {}:  # an empty file (or only comments): nothing would answer a request
+        raise ConfigError(f"backends: required: {p} is empty; give at least one backend ({_EXAMPLE_BACKEND})")
+    return settings_from_dict(data, environ, p.parent)
 
 
 def redacted(settings: Settings) -> dict[str, Any]:
