@@ -83,7 +83,9 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Starlet
                 log.warning("%s store: stored responses are lost when the gateway restarts", name)
             log.info("Response API enabled with %s backend", api.store_backend)
             instrumented = InstrumentedStore(store, metrics.store_seconds, metrics.store_errors)
-            service = ResponsesService(instrumented, upstream, api, limits=settings.limits)
+            service = ResponsesService(
+                instrumented, upstream, api, limits=settings.limits, files=settings.files
+            )
         else:
             log.info("Response API disabled")
         limiter = build_rate_limiter(store, settings.limits)

@@ -19,7 +19,7 @@ from typing import Protocol, cast
 
 import msgspec
 
-from responses_gateway.config import BackendSettings, LimitSettings, ResponseAPISettings
+from responses_gateway.config import BackendSettings, FileInputSettings, LimitSettings, ResponseAPISettings
 from responses_gateway.conversations import ConversationsService, fresh_item
 from responses_gateway.crypto import ReasoningCipher
 from responses_gateway.errors import (
@@ -30,6 +30,7 @@ from responses_gateway.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from responses_gateway.files import FileInputs
 from responses_gateway.ids import is_item_id, is_response_id, item_id, new_response_id, response_id_of_item
 from responses_gateway.protocol.chat import ChatChunk, ChatRequest
 from responses_gateway.protocol.errors import shown
@@ -43,6 +44,8 @@ from responses_gateway.stores.conversations import ConversationTooLarge
 from responses_gateway.translate.items import normalize_input, open_reasoning, references, seal_payload
 from responses_gateway.translate.output_items import Sealer
 from responses_gateway.translate.request import (
+    Files,
+    FilesNeeded,
     build_chat_request,
     check_tool_outputs,
     encode_messages,
@@ -89,6 +92,7 @@ class Prepared:
     chat_body: ChatRequest
     backend: BackendSettings
     tools: ToolMap
+    files: Files = field(default_factory=dict)  # what the input_file parts became (`render`)
 
     @property
     def stream(self) -> bool:
@@ -150,6 +154,7 @@ class ResponsesService:
         settings: ResponseAPISettings,
         *,
         limits: LimitSettings | None = None,
+        files: FileInputSettings | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
@@ -172,6 +177,7 @@ class ResponsesService:
         self._cipher = ReasoningCipher(settings.encryption_key) if settings.encryption_key else None
         self._warned_no_key = False
         self.conversations = ConversationsService(store, clock)
+        self.files = FileInputs(files or FileInputSettings())
 
     # -- create: prepare --------------------------------------------------------------------------
 
@@ -182,15 +188,25 @@ class ResponsesService:
         prev = req.previous_response_id
         if prev is not None and not is_response_id(prev):
             raise PreviousResponseNotFound(prev)  # not an id of ours: no store holds it, none is asked
-        history = await self._history(prev, ctx) if prev else await self._conversation_history(req, ctx)
+        if prev:
+            history = await self._history(prev, ctx)
+        else:
+            history = await self._conversation_history(req, ctx, backend)
         response_id = new_response_id(prev)
         raw_items = normalize_input(req.input, response_id)
         if self._cipher is not None:
             open_reasoning(raw_items, self._cipher.open)
         items = await self._resolve(raw_items, ctx)
         check_tool_outputs(items, history)
-        messages = messages_json(req.instructions, history, render(items))
-        return Prepared(req, response_id, items, build_chat_request(req, messages, tools), backend, tools)
+        files: Files = {}
+        try:
+            current = render(items)
+        except FilesNeeded:
+            files = await self.files.convert(items, backend.file_inputs, backend.name)
+            current = render(items, files)
+        messages = messages_json(req.instructions, history, current)
+        chat = build_chat_request(req, messages, tools)
+        return Prepared(req, response_id, items, chat, backend, tools, files)
 
     async def _history(self, prev: str, ctx: RequestContext) -> list[bytes]:
         try:
@@ -212,13 +228,22 @@ class ResponsesService:
             )
         return history
 
-    async def _conversation_history(self, req: CreateRequest, ctx: RequestContext) -> list[bytes]:
-        """The items of the request's `conversation` as one history entry (none without one)."""
+    async def _conversation_history(
+        self, req: CreateRequest, ctx: RequestContext, backend: BackendSettings
+    ) -> list[bytes]:
+        """The items of the request's `conversation` as one history entry (none without one). Its
+        input_file parts are read again (a conversation keeps items, not Chat messages)."""
         ref = conversation_ref(req)
         if ref is None:
             return []
         items = await self.conversations.history(ref.id, ctx.owner)
-        return [encode_messages(render(items))] if items else []
+        if not items:
+            return []
+        try:
+            return [encode_messages(render(items))]
+        except FilesNeeded:
+            files = await self.files.convert(items, backend.file_inputs, backend.name, "conversation")
+            return [encode_messages(render(items, files))]
 
     async def _resolve(self, items: list[InputItem], ctx: RequestContext) -> list[Item]:
         """Replace each `item_reference` by its stored item; the look-ups run concurrently (one
@@ -382,7 +407,7 @@ class ResponsesService:
             input_items=_encode(p.input_items),
             chat=PENDING_CHAT
             if response.status in UNSETTLED
-            else encode_messages(render([*p.input_items, *response.output])),
+            else encode_messages(render([*p.input_items, *response.output], p.files)),
             owner=ctx.owner,
             created_at=response.created_at,
         )

@@ -196,13 +196,30 @@ def _check_supported(req: CreateRequest) -> None:
         for j, part in enumerate(item.content):
             where = f"input[{i}].content[{j}]"
             if isinstance(part, InputFile):
-                raise RequestInvalid(
-                    f"'{where}': input_file parts are not supported by this gateway's backends.", where
-                )
+                _check_file(part, where, item.role)
             if isinstance(part, InputImage) and not part.image_url:
                 raise RequestInvalid(
                     "input_image parts need an image_url (file_id is not supported).", f"{where}.image_url"
                 )
+
+
+def _check_file(part: InputFile, where: str, role: str) -> None:
+    """An `input_file` names its file one way: `file_data` or `file_url` (docs/API.md)."""
+    if part.file_id is not None:
+        raise RequestInvalid(
+            f"Invalid '{where}.file_id': this gateway has no file store, so files cannot be referenced "
+            "by id; send the file's content as `file_data` (a base64 data URL) or a `file_url`.",
+            f"{where}.file_id",
+            _UNSUPPORTED,
+        )
+    if role != "user":
+        raise RequestInvalid(
+            f"Invalid '{where}': input_file parts are accepted in user messages only.", where
+        )
+    if (part.file_data is None) == (part.file_url is None):
+        raise RequestInvalid(
+            f"Invalid '{where}': an input_file needs exactly one of 'file_data' or 'file_url'.", where
+        )
 
 
 _UNSUPPORTED = "unsupported_parameter"
