@@ -112,7 +112,7 @@ def test_refusal_events(tool_gateway: Gateway) -> None:
     }
 
 
-def test_input_image_reaches_the_backend_and_input_file_is_400(
+def test_input_image_reaches_the_backend_and_a_broken_input_file_is_400(
     tool_gateway: Gateway, echo: EchoBackend
 ) -> None:
     client = _client(tool_gateway)
@@ -139,7 +139,7 @@ def test_input_image_reaches_the_backend_and_input_file_is_400(
         {"type": "image_url", "image_url": {"url": "https://example.com/cat.png", "detail": "high"}},
         {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
     ]
-    with pytest.raises(openai.BadRequestError, match="input_file"):
+    with pytest.raises(openai.BadRequestError, match="could not be read as a PDF"):
         client.responses.create(
             model="qwen3",
             input=[
