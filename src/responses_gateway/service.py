@@ -59,6 +59,7 @@ from responses_gateway.translate.tools import ToolMap
 log = logging.getLogger("responses_gateway.service")
 
 ENCRYPTED_REASONING = "reasoning.encrypted_content"
+SUMMARY_MODES = frozenset({"auto", "concise", "detailed"})  # reasoning.summary values that make one
 # The history a `queued` / `in_progress` (background) turn contributes until it settles: a marker, so
 # that a turn chained on it is refused (it has no output yet) at no extra store read; the settled
 # turn's write replaces it with the real messages.
@@ -278,6 +279,7 @@ class ResponsesService:
             p.tools,
             seal=self._sealer(p.req),
             events=events,
+            summary=p.req.reasoning is not None and p.req.reasoning.summary in SUMMARY_MODES,
         )
 
     async def stream(self, p: Prepared, ctx: RequestContext) -> AsyncGenerator[list[Event], None]:
