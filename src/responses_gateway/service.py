@@ -44,6 +44,7 @@ from responses_gateway.stores.conversations import ConversationTooLarge
 from responses_gateway.translate.items import normalize_input, open_reasoning, references, seal_payload
 from responses_gateway.translate.output_items import Sealer
 from responses_gateway.translate.request import (
+    NO_FILES,
     Files,
     FilesNeeded,
     build_chat_request,
@@ -199,7 +200,7 @@ class ResponsesService:
             open_reasoning(raw_items, self._cipher.open)
         items = await self._resolve(raw_items, ctx)
         check_tool_outputs(items, history)
-        files: Files = {}
+        files = NO_FILES
         try:
             current = render(items)
         except FilesNeeded:

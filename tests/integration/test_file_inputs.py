@@ -74,6 +74,7 @@ def test_text_json_and_bare_base64_files_are_decoded(gw: Gateway, echo: EchoBack
         (data_url(b'{"a": 1}', "application/json"), "data.json", '{"a": 1}'),
         (base64.b64encode(b"# Title\n").decode(), "README.md", "# Title\n"),  # no data URL: sniffed
         (base64.b64encode(PDF).decode(), "scan", "Hello first page\n\nSecond page here"),  # %PDF- magic
+        (data_url(b"line\n" * 40_000, "text/plain"), "big.txt", "line\n" * 40_000),  # read in a thread
     ]
     for file_data, name, text in cases:
         client.responses.create(model="m", input=_file_input("read", file_data=file_data, filename=name))

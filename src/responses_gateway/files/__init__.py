@@ -27,7 +27,7 @@ __all__ = ["FileInputs", "FileMode"]
 
 FileMode = Literal["extract", "passthrough", "reject"]
 T = TypeVar("T")
-_INLINE_TEXT_BYTES = 64 * 1024  # text smaller than this is decoded on the event loop
+_INLINE_BYTES = 64 * 1024  # base64 and text smaller than this are decoded on the event loop
 
 
 def file_parts(items: Sequence[Item]) -> Iterator[tuple[int, int, InputFile]]:
@@ -92,13 +92,16 @@ class FileInputs:
         source = await self._source(part)
         if mode == "passthrough":
             given = part.file_data
-            url = given if given is not None and given.startswith("data:") else _typed(source).data_url()
+            if given is not None and given.startswith("data:"):
+                url = given
+            else:
+                url = await self._in_thread(_typed(source).data_url)
             return ChatFile(ChatFileData(url, _name(part)))
         kind = source.kind(part.filename)
         pages: int | None = None
         if kind == "pdf":
             text, pages = await self._in_thread(pdf_text, source.data, self._bounds)
-        elif len(source.data) < _INLINE_TEXT_BYTES:
+        elif len(source.data) < _INLINE_BYTES:
             text = plain_text(source.data, self._bounds.max_chars)
         else:
             text = await self._in_thread(plain_text, source.data, self._bounds.max_chars)
@@ -106,7 +109,9 @@ class FileInputs:
 
     async def _source(self, part: InputFile) -> Source:
         if part.file_data is not None:
-            return from_file_data(part.file_data, self._settings.max_bytes)
+            if len(part.file_data) < _INLINE_BYTES:
+                return from_file_data(part.file_data, self._settings.max_bytes)
+            return await self._in_thread(from_file_data, part.file_data, self._settings.max_bytes)
         assert part.file_url is not None  # one of the two: checked at the edge
         if not self._settings.fetch_urls:
             raise FileProblem(

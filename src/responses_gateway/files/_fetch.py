@@ -1,5 +1,5 @@
 """`file_url`: fetched over http(s), bounded in size and time, and only from public addresses unless
-configured (`files.fetch_allowed_networks`): the SSRF guard of docs/SECURITY.md.
+configured (`files.fetch_allowed_networks`): the SSRF guard (docs/API.md "File inputs").
 
 The guard sits in the resolver: aiohttp connects only to the addresses it returns, so a name that
 resolves to a private address (or re-resolves to one: DNS rebinding) is never connected to. Literal

@@ -54,7 +54,7 @@ _encode = msgspec.json.Encoder().encode
 _decode_messages = msgspec.json.Decoder(list[ChatMessage]).decode
 # What each `input_file` part became for the backend (extracted text, or a Chat `file` part)
 Files = Mapping[InputFile, UserPart]
-_NO_FILES: Files = {}
+NO_FILES: Files = {}  # shared, never written
 
 
 class FilesNeeded(Exception):
@@ -97,7 +97,7 @@ def _tool_output(output: str | list[ContentPart]) -> str:
     return output if isinstance(output, str) else "".join(getattr(p, "text", "") for p in output)
 
 
-def render(items: Iterable[Item], files: Files = _NO_FILES) -> list[ChatMessage]:
+def render(items: Iterable[Item], files: Files = NO_FILES) -> list[ChatMessage]:
     """Chat messages for items in order, merging consecutive assistant text and tool calls.
     Reasoning items are not sent back to Chat backends (docs/API.md). An `input_file` part becomes
     what `files` maps it to (FilesNeeded when it is not there)."""
