@@ -10,10 +10,11 @@ import pytest
 from responses_gateway.config import settings_from_dict
 from responses_gateway.errors import ConfigError
 from responses_gateway.files import _name
-from responses_gateway.files._extract import plain_text
+from responses_gateway.files._extract import Bounds, pdf_text, plain_text
 from responses_gateway.files._fetch import FetchPolicy
 from responses_gateway.files._source import FileProblem, Source, decoded_size, from_file_data, split_data_url
 from responses_gateway.protocol.items import InputFile
+from tests.support.pdfs import encrypt_pdf, make_pdf
 
 
 @pytest.mark.parametrize(
@@ -112,3 +113,14 @@ def test_settings() -> None:
         == "backends[0].file_inputs: Input should be 'extract', 'passthrough' or 'reject' (got 'keep')"
     )
     assert _config_error({"files": {"max_pagez": 3}}).startswith("files.max_pagez: unknown key")
+
+
+def test_pdfs_open_with_an_empty_password_are_read() -> None:
+    pdf = make_pdf(["Open to all"])
+    assert pdf_text(encrypt_pdf(pdf, ""), Bounds(5, 100, 5.0)) == ("Open to all", 1)
+    with pytest.raises(FileProblem, match="encrypted"):
+        pdf_text(encrypt_pdf(pdf, "pw"), Bounds(5, 100, 5.0))
+    with pytest.raises(FileProblem, match=r"more text than files\.max_text_chars \(5 characters\)"):
+        pdf_text(pdf, Bounds(5, 5, 5.0))
+    with pytest.raises(FileProblem, match=r"has 1 pages, more than files\.max_pages \(0\)"):
+        pdf_text(pdf, Bounds(0, 100, 5.0))
