@@ -75,12 +75,7 @@ def _user_content(content: str | list[ContentPart], files: Files) -> str | list[
         return content
     parts: list[UserPart] = []
     for part in content:
-        if isinstance(part, InputFile):
-            converted = files.get(part)
-            if converted is None:
-                raise FilesNeeded
-            parts.append(converted)
-        elif isinstance(part, InputImage):
+        if isinstance(part, InputImage):
             assert part.image_url  # checked at the edge
             detail = part.detail if part.detail and part.detail != "auto" else None
             parts.append(ChatImage(ImageURL(part.image_url, detail)))
@@ -88,6 +83,11 @@ def _user_content(content: str | list[ContentPart], files: Files) -> str | list[
             parts.append(ChatText(part.refusal))
         elif hasattr(part, "text"):
             parts.append(ChatText(part.text))
+        elif isinstance(part, InputFile):  # last: text parts pay nothing for it
+            converted = files.get(part)
+            if converted is None:
+                raise FilesNeeded
+            parts.append(converted)
     if all(isinstance(p, ChatText) for p in parts) and len(parts) <= 1:
         return parts[0].text if parts and isinstance(parts[0], ChatText) else ""
     return parts
