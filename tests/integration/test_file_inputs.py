@@ -6,6 +6,7 @@ the part. Real gateway, real echo backend, the openai SDK."""
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -236,3 +237,17 @@ def test_streaming_with_a_file(gw: Gateway, echo: EchoBackend) -> None:
     ) as stream:
         final = stream.get_final_response()
     assert final.status == "completed" and _last_user_content(echo)[1]["text"] == PDF_TEXT
+
+
+def test_a_background_response_with_a_file_chains(gw: Gateway, echo: EchoBackend) -> None:
+    client = _client(gw)
+    file = {"type": "input_file", "file_data": data_url(PDF, "application/pdf"), "filename": "report.pdf"}
+    r = client.responses.create(model="m", input=[{"role": "user", "content": [file]}], background=True)
+    deadline = time.monotonic() + 10
+    while r.status in ("queued", "in_progress"):
+        assert time.monotonic() < deadline, r.status
+        time.sleep(0.05)
+        r = client.responses.retrieve(r.id)
+    assert r.status == "completed"
+    client.responses.create(model="m", input="and then?", previous_response_id=r.id)
+    assert echo.chat_requests()[-1]["body"]["messages"][0] == {"role": "user", "content": PDF_TEXT}
