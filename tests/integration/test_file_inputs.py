@@ -251,3 +251,40 @@ def test_a_background_response_with_a_file_chains(gw: Gateway, echo: EchoBackend
     assert r.status == "completed"
     client.responses.create(model="m", input="and then?", previous_response_id=r.id)
     assert echo.chat_requests()[-1]["body"]["messages"][0] == {"role": "user", "content": PDF_TEXT}
+
+
+WEATHER = {"type": "function", "name": "get_weather", "parameters": {"type": "object", "properties": {}}}
+
+
+@pytest.mark.parametrize("model", ["m", "pass-m"])
+def test_a_file_in_a_tool_output_is_its_text(gw: Gateway, echo: EchoBackend, model: str) -> None:
+    """A tool message holds text only: the file is extracted, passthrough backend or not."""
+    client = _client(gw)
+    r1 = client.responses.create(model=model, input='[call:get_weather {"city": "Oslo"}]', tools=[WEATHER])  # type: ignore[list-item]
+    call = r1.output[0]
+    assert call.type == "function_call"
+    output = [
+        {"type": "input_text", "text": "see "},
+        {"type": "input_file", "file_data": data_url(b"sunny", "text/plain"), "filename": "w.txt"},
+    ]
+    r2 = client.responses.create(
+        model=model,
+        previous_response_id=r1.id,
+        input=[{"type": "function_call_output", "call_id": call.call_id, "output": output}],  # type: ignore[list-item]
+        tools=[WEATHER],  # type: ignore[list-item]
+    )
+    tool = echo.chat_requests()[-1]["body"]["messages"][-1]
+    assert tool == {
+        "role": "tool",
+        "tool_call_id": call.call_id,
+        "content": 'see <file name="w.txt">\nsunny\n</file>',
+    }
+    assert r2.output_text == 'tool said: see <file name="w.txt">\nsunny\n</file>'
+    bad = [{"type": "input_file", "file_id": "file-1"}]
+    with pytest.raises(openai.BadRequestError) as exc:
+        client.responses.create(
+            model=model,
+            previous_response_id=r1.id,
+            input=[{"type": "function_call_output", "call_id": call.call_id, "output": bad}],  # type: ignore[list-item]
+        )
+    assert _error(exc.value)["param"] == "input[0].output[0].file_id"

@@ -3,7 +3,9 @@
 `FileInputs.convert` reads each `input_file` of the user messages (its `file_data`, or its
 `file_url` fetched by `_fetch`) and, by the backend's `file_inputs` setting, makes of it a text part
 holding the file's extracted text between `<file name="...">` and `</file>` (`extract`), or the Chat
-`file` part (`passthrough`), or refuses it (`reject`). PDF extraction runs in a worker thread, at
+`file` part (`passthrough`), or refuses it (`reject`); a file in a tool output (`function_call_output`,
+`custom_tool_call_output`) is always extracted, as a Chat tool message holds text only. PDF
+extraction runs in a worker thread, at
 most `files.max_concurrent_extractions` at a time. Every problem is a 400 naming the part.
 """
 
@@ -12,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 from collections.abc import Callable, Iterator, Sequence
-from typing import Literal, TypeVar
+from typing import Literal, NamedTuple, TypeVar
 
 from responses_gateway.config import FileInputSettings
 from responses_gateway.errors import InvalidRequest
@@ -21,7 +23,13 @@ from responses_gateway.files._fetch import FetchPolicy, fetch
 from responses_gateway.files._source import FileProblem, Source, from_file_data
 from responses_gateway.protocol.chat import ChatFile, ChatFileData, ChatText, UserPart
 from responses_gateway.protocol.errors import shown
-from responses_gateway.protocol.items import InputFile, Item, Message
+from responses_gateway.protocol.items import (
+    CustomToolCallOutput,
+    FunctionCallOutput,
+    InputFile,
+    Item,
+    Message,
+)
 
 __all__ = ["FileInputs", "FileMode"]
 
@@ -30,13 +38,27 @@ T = TypeVar("T")
 _INLINE_BYTES = 64 * 1024  # base64 and text smaller than this are decoded on the event loop
 
 
-def file_parts(items: Sequence[Item]) -> Iterator[tuple[int, int, InputFile]]:
-    """(item index, part index, part) of every input_file in the user messages."""
+class _Spot(NamedTuple):
+    """Where an input_file is: its item, the field (`content`, or `output` of a tool output), its index."""
+
+    item: int
+    field: str
+    pos: int
+    part: InputFile
+
+
+def file_parts(items: Sequence[Item]) -> Iterator[_Spot]:
+    """Every input_file of the user messages and tool outputs, in order."""
     for i, item in enumerate(items):
         if isinstance(item, Message) and item.role == "user" and not isinstance(item.content, str):
-            for j, part in enumerate(item.content):
-                if isinstance(part, InputFile):
-                    yield i, j, part
+            parts, field = item.content, "content"
+        elif isinstance(item, FunctionCallOutput | CustomToolCallOutput) and not isinstance(item.output, str):
+            parts, field = item.output, "output"
+        else:
+            continue
+        for j, part in enumerate(parts):
+            if isinstance(part, InputFile):
+                yield _Spot(i, field, j, part)
 
 
 class FileInputs:
@@ -74,11 +96,11 @@ class FileInputs:
                 code="too_many_files",
             )
         for spot in found:
-            part = spot[2]
+            part = spot.part
             if part in out:
                 continue  # the same file sent twice is read once
             try:
-                out[part] = await self._convert(part, mode)
+                out[part] = await self._convert(part, "extract" if spot.field == "output" else mode)
             except FileProblem as exc:
                 param = _param(where, spot)
                 raise InvalidRequest(
@@ -134,8 +156,8 @@ class FileInputs:
         return await asyncio.shield(future)
 
 
-def _param(where: str, spot: tuple[int, int, InputFile]) -> str:
-    return f"{where}[{spot[0]}].content[{spot[1]}]" if where == "input" else where
+def _param(where: str, spot: _Spot) -> str:
+    return f"{where}[{spot.item}].{spot.field}[{spot.pos}]" if where == "input" else where
 
 
 def _name(part: InputFile) -> str:

@@ -16,7 +16,13 @@ import msgspec
 import orjson
 
 from responses_gateway.protocol.errors import ECHO_CHARS, RequestInvalid, shown
-from responses_gateway.protocol.items import InputFile, InputImage, Message
+from responses_gateway.protocol.items import (
+    CustomToolCallOutput,
+    FunctionCallOutput,
+    InputFile,
+    InputImage,
+    Message,
+)
 from responses_gateway.protocol.request import CreateRequest
 
 __all__ = ["DEFAULT_LIMITS", "MAX_DEPTH", "RequestLimits", "format_error", "parse_create", "parse_json"]
@@ -191,6 +197,12 @@ def _check_supported(req: CreateRequest) -> None:
     if not isinstance(req.input, list):
         return
     for i, item in enumerate(req.input):
+        if isinstance(item, FunctionCallOutput | CustomToolCallOutput):
+            if not isinstance(item.output, str):
+                for j, part in enumerate(item.output):
+                    if isinstance(part, InputFile):
+                        _check_file(part, f"input[{i}].output[{j}]", "user")
+            continue
         if not isinstance(item, Message) or isinstance(item.content, str):
             continue
         for j, part in enumerate(item.content):
@@ -214,7 +226,8 @@ def _check_file(part: InputFile, where: str, role: str) -> None:
         )
     if role != "user":
         raise RequestInvalid(
-            f"Invalid '{where}': input_file parts are accepted in user messages only.", where
+            f"Invalid '{where}': input_file parts are accepted in user messages and tool outputs only.",
+            where,
         )
     if (part.file_data is None) == (part.file_url is None):
         raise RequestInvalid(

@@ -93,8 +93,21 @@ def _user_content(content: str | list[ContentPart], files: Files) -> str | list[
     return parts
 
 
-def _tool_output(output: str | list[ContentPart]) -> str:
-    return output if isinstance(output, str) else "".join(getattr(p, "text", "") for p in output)
+def _tool_output(output: str | list[ContentPart], files: Files) -> str:
+    """A tool message's text: the text of the parts, and a file's extracted text (a tool message
+    holds text only: a file there is always extracted, `files` maps it to a text part)."""
+    if isinstance(output, str):
+        return output
+    texts: list[str] = []
+    for part in output:
+        if isinstance(part, InputFile):
+            converted = files.get(part)
+            if converted is None:
+                raise FilesNeeded
+            texts.append(converted.text if isinstance(converted, ChatText) else "")
+        else:
+            texts.append(getattr(part, "text", ""))
+    return "".join(texts)
 
 
 def render(items: Iterable[Item], files: Files = NO_FILES) -> list[ChatMessage]:
@@ -125,7 +138,7 @@ def render(items: Iterable[Item], files: Files = NO_FILES) -> list[ChatMessage]:
                 last.tool_calls = []
             last.tool_calls.append(call)
         elif isinstance(item, FunctionCallOutput | CustomToolCallOutput):
-            out.append(ToolMessage(item.call_id, _tool_output(item.output)))
+            out.append(ToolMessage(item.call_id, _tool_output(item.output, files)))
         elif isinstance(item, ToolSearchOutput) and item.call_id:
             out.append(ToolMessage(item.call_id, _encode(item.tools or []).decode()))
     return out
