@@ -230,7 +230,8 @@ def test_text_formats_nulls_and_unknown_fields() -> None:
         (
             {"input": [{"role": "system", "content": [{"type": "input_file", "file_data": "eA=="}]}]},
             "input[0].content[0]",
-            "Invalid 'input[0].content[0]': input_file parts are accepted in user messages and tool outputs only.",
+            "Invalid 'input[0].content[0]': input_file parts are accepted in user messages and tool "
+            "outputs only.",
         ),
         ({"input": [{"role": "user", "content": [{"type": "video"}]}]}, "input[0].content[0].type", None),
         ({"input": [{"role": "user", "content": "x", "id": 5}]}, "input[0].id", None),
