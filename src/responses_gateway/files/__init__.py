@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 from collections.abc import Callable, Iterator, Sequence
-from typing import Literal, NamedTuple, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 from responses_gateway.config import FileInputSettings
 from responses_gateway.errors import InvalidRequest
@@ -152,8 +152,13 @@ class FileInputs:
         except BaseException:
             self._threads.release()
             raise
-        future.add_done_callback(lambda _: self._threads.release())
+        future.add_done_callback(self._thread_done)
         return await asyncio.shield(future)
+
+    def _thread_done(self, future: asyncio.Future[Any]) -> None:
+        self._threads.release()
+        if not future.cancelled():
+            future.exception()  # retrieved: a request that left does not leave it unread in the log
 
 
 def _param(where: str, spot: _Spot) -> str:
