@@ -1,12 +1,11 @@
 """`input_file` parts -> what a Chat backend gets (docs/API.md "File inputs").
 
-`FileInputs.convert` reads each `input_file` of the user messages (its `file_data`, or its
-`file_url` fetched by `_fetch`) and, by the backend's `file_inputs` setting, makes of it a text part
-holding the file's extracted text between `<file name="...">` and `</file>` (`extract`), or the Chat
-`file` part (`passthrough`), or refuses it (`reject`); a file in a tool output (`function_call_output`,
-`custom_tool_call_output`) is always extracted, as a Chat tool message holds text only. PDF
-extraction runs in a worker thread, at
-most `files.max_concurrent_extractions` at a time. Every problem is a 400 naming the part.
+`FileInputs.convert` reads each `input_file` of the user messages and tool outputs (its `file_data`,
+or its `file_url` fetched by `_fetch`) and, by the backend's `file_inputs` setting, makes of it a
+text part holding the file's extracted text between `<file name="...">` and `</file>` (`extract`),
+the Chat `file` part (`passthrough`), or a 400 (`reject`). A file in a tool output is always
+extracted: a Chat tool message holds text only. PDFs and big files are read in worker threads, at most
+`files.max_concurrent_extractions` at a time. Every problem is a 400 naming the part.
 """
 
 from __future__ import annotations
@@ -116,6 +115,8 @@ class FileInputs:
             given = part.file_data
             if given is not None and given.startswith("data:"):
                 url = given
+            elif len(source.data) < _INLINE_BYTES:
+                url = _typed(source).data_url()
             else:
                 url = await self._in_thread(_typed(source).data_url)
             return ChatFile(ChatFileData(url, _name(part)))

@@ -197,13 +197,13 @@ def _check_supported(req: CreateRequest) -> None:
     if not isinstance(req.input, list):
         return
     for i, item in enumerate(req.input):
-        if isinstance(item, FunctionCallOutput | CustomToolCallOutput):
-            if not isinstance(item.output, str):
+        if not isinstance(item, Message):
+            if isinstance(item, FunctionCallOutput | CustomToolCallOutput) and not isinstance(item.output, str):
                 for j, part in enumerate(item.output):
                     if isinstance(part, InputFile):
                         _check_file(part, f"input[{i}].output[{j}]", "user")
             continue
-        if not isinstance(item, Message) or isinstance(item.content, str):
+        if isinstance(item.content, str):
             continue
         for j, part in enumerate(item.content):
             where = f"input[{i}].content[{j}]"
