@@ -198,7 +198,7 @@ def _check_supported(req: CreateRequest) -> None:
         return
     for i, item in enumerate(req.input):
         if not isinstance(item, Message):
-            if isinstance(item, FunctionCallOutput | CustomToolCallOutput) and not isinstance(item.output, str):
+            if isinstance(item, _OUTPUTS) and not isinstance(item.output, str):
                 for j, part in enumerate(item.output):
                     if isinstance(part, InputFile):
                         _check_file(part, f"input[{i}].output[{j}]", "user")
@@ -236,6 +236,7 @@ def _check_file(part: InputFile, where: str, role: str) -> None:
 
 
 _UNSUPPORTED = "unsupported_parameter"
+_OUTPUTS = (FunctionCallOutput, CustomToolCallOutput)  # tool outputs: their parts may hold files
 
 # -- the formatter ---------------------------------------------------------------------------------
 
