@@ -89,7 +89,9 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Starlet
                 from responses_gateway.stores.recent import with_recent_index
 
                 instrumented = with_recent_index(instrumented, store, settings.ui.recent_limit)
-            service = ResponsesService(instrumented, upstream, api, limits=settings.limits)
+            service = ResponsesService(
+                instrumented, upstream, api, limits=settings.limits, files=settings.files
+            )
         else:
             log.info("Response API disabled")
         limiter = build_rate_limiter(store, settings.limits)

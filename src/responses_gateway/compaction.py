@@ -46,7 +46,7 @@ from responses_gateway.translate.compaction import (
     chunk_text,
     retained_user_messages,
 )
-from responses_gateway.translate.request import messages_json, render
+from responses_gateway.translate.request import messages_json
 from responses_gateway.translate.response import new_response, read_usage
 
 __all__ = ["compact", "compaction_turn", "is_compaction_turn"]
@@ -100,7 +100,7 @@ async def compaction_turn(
     Its tools are not offered to the summarising model; it is never stored (`store: false` in it)."""
     assert isinstance(req.input, list)
     if history is None and req.conversation is not None:
-        history = await service.conversation_history(req, ctx)
+        history = await service.conversation_history(req, ctx, service.upstream.backend_for(req.model))
     inner = CompactRequest(
         model=req.model,
         input=req.input[:-1],
@@ -144,8 +144,8 @@ async def _compact(
         raise InvalidRequest(
             "Nothing to compact: give 'input' items or a 'previous_response_id'.", param="input"
         )
-    context = service.restored(items, ctx)
-    messages = messages_json(req.instructions, history, [*render(context), UserMessage(SUMMARY_PROMPT)])
+    current, _ = await service.rendered(service.restored(items, ctx), backend)
+    messages = messages_json(req.instructions, history, [*current, UserMessage(SUMMARY_PROMPT)])
     body = ChatRequest(model=req.model, messages=msgspec.Raw(messages), stream=True)
     summary, usage = await _summarise(service, backend, body, ctx)
     created_at = int(service.clock())

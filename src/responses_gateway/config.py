@@ -7,6 +7,7 @@ Every error is a ConfigError whose one-line message starts with the dotted key i
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -34,6 +35,7 @@ __all__ = [
     "APIKey",
     "AuthSettings",
     "BackendSettings",
+    "FileInputSettings",
     "LimitSettings",
     "MemorySettings",
     "RedisSettings",
@@ -101,6 +103,7 @@ class BackendSettings(_Model):
     api_key: str | None = None
     models: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
     timeout_seconds: float = Field(default=300.0, gt=0)
+    file_inputs: Literal["extract", "passthrough", "reject"] = "extract"  # input_file parts (docs/API.md)
 
     @field_validator("base_url")
     @classmethod
@@ -336,12 +339,38 @@ class UISettings(_Model):
     recent_limit: int = Field(default=50, ge=1, le=1000)  # responses listed (Redis keeps this many per owner)
 
 
+class FileInputSettings(_Model):
+    """`input_file` parts: the bounds of reading, fetching and extracting a file (docs/API.md)."""
+
+    max_bytes: int = Field(default=10 * MiB, ge=1)  # one file, decoded or fetched
+    max_pages: int = Field(default=100, ge=1)  # of one PDF
+    max_text_chars: int = Field(default=1_000_000, ge=1)  # text extracted from one file
+    max_files: int = Field(default=10, ge=0)  # input_file parts read for one request
+    extract_timeout_seconds: float = Field(default=30.0, gt=0)  # one file's extraction
+    max_concurrent_extractions: int = Field(default=2, ge=1)  # threads extracting at once (per process)
+    fetch_urls: bool = True  # false: `file_url` is a 400
+    fetch_timeout_seconds: float = Field(default=10.0, gt=0)  # one `file_url`, redirects included
+    # networks a `file_url` may reach besides public addresses (SSRF guard), e.g. ["10.0.0.0/8"]
+    fetch_allowed_networks: list[str] = Field(default_factory=list)
+
+    @field_validator("fetch_allowed_networks")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        for net in v:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ValueError(f"not a network (an address or CIDR): {net!r}") from None
+        return v
+
+
 class Settings(_Model):
     server: ServerSettings = Field(default_factory=ServerSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     backends: list[BackendSettings] = Field(default_factory=list)
     response_api: ResponseAPISettings = Field(default_factory=ResponseAPISettings)
+    files: FileInputSettings = Field(default_factory=FileInputSettings)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     ui: UISettings = Field(default_factory=UISettings)
 

@@ -19,7 +19,7 @@ from typing import Protocol, cast
 
 import msgspec
 
-from responses_gateway.config import BackendSettings, LimitSettings, ResponseAPISettings
+from responses_gateway.config import BackendSettings, FileInputSettings, LimitSettings, ResponseAPISettings
 from responses_gateway.conversations import ConversationsService, fresh_item
 from responses_gateway.crypto import CompactionCipher, ReasoningCipher
 from responses_gateway.errors import (
@@ -30,8 +30,9 @@ from responses_gateway.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from responses_gateway.files import FileInputs
 from responses_gateway.ids import is_item_id, is_response_id, item_id, new_response_id, response_id_of_item
-from responses_gateway.protocol.chat import ChatChunk, ChatRequest
+from responses_gateway.protocol.chat import ChatChunk, ChatMessage, ChatRequest
 from responses_gateway.protocol.errors import shown
 from responses_gateway.protocol.events import Event
 from responses_gateway.protocol.items import Compaction, InputItem, Item, ItemReference, Reasoning
@@ -44,6 +45,9 @@ from responses_gateway.translate.compaction import restore_compactions
 from responses_gateway.translate.items import normalize_input, open_reasoning, references, seal_payload
 from responses_gateway.translate.output_items import Sealer
 from responses_gateway.translate.request import (
+    NO_FILES,
+    Files,
+    FilesNeeded,
     build_chat_request,
     check_tool_outputs,
     encode_messages,
@@ -57,6 +61,7 @@ from responses_gateway.translate.tools import ToolMap
 log = logging.getLogger("responses_gateway.service")
 
 ENCRYPTED_REASONING = "reasoning.encrypted_content"
+SUMMARY_MODES = frozenset({"auto", "concise", "detailed"})  # reasoning.summary values that make one
 # The history a `queued` / `in_progress` (background) turn contributes until it settles: a marker, so
 # that a turn chained on it is refused (it has no output yet) at no extra store read; the settled
 # turn's write replaces it with the real messages.
@@ -92,6 +97,7 @@ class Prepared:
     tools: ToolMap
     # the input as the model sees it, when it differs from `input_items` (compaction items restored)
     context: list[Item] | None = None
+    files: Files = field(default_factory=dict)  # what the input_file parts became (`render`)
 
     @property
     def stream(self) -> bool:
@@ -153,6 +159,7 @@ class ResponsesService:
         settings: ResponseAPISettings,
         *,
         limits: LimitSettings | None = None,
+        files: FileInputSettings | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
@@ -178,6 +185,7 @@ class ResponsesService:
         self.compaction_cipher = CompactionCipher(key) if key else None
         self._warned_no_key = False
         self.conversations = ConversationsService(store, clock)
+        self.files = FileInputs(files or FileInputSettings())
 
     # -- create: prepare --------------------------------------------------------------------------
 
@@ -186,14 +194,17 @@ class ResponsesService:
         tools = ToolMap(req.tools, reject_hosted=self.settings.reject_hosted_tools)
         backend = self.upstream.backend_for(req.model)
         prev = req.previous_response_id
-        history = await self.chain(prev, ctx) if prev else await self.conversation_history(req, ctx)
+        history = await self.chain(prev, ctx) if prev else await self.conversation_history(req, ctx, backend)
         response_id = new_response_id(prev)
         items = await self.input_items(req.input, response_id, ctx)
         check_tool_outputs(items, history)
         context = self.restored(items, ctx)
-        messages = messages_json(req.instructions, history, render(context))
+        current, files = await self.rendered(context, backend)
+        messages = messages_json(req.instructions, history, current)
         chat = build_chat_request(req, messages, tools)
-        return Prepared(req, response_id, items, chat, backend, tools, None if context is items else context)
+        return Prepared(
+            req, response_id, items, chat, backend, tools, None if context is items else context, files
+        )
 
     async def input_items(
         self, raw: str | list[InputItem] | None, response_id: str, ctx: RequestContext
@@ -212,6 +223,17 @@ class ResponsesService:
         cipher = self.compaction_cipher
         opener = None if cipher is None else lambda token: cipher.open(token, ctx.owner)
         return restore_compactions(items, opener, param)
+
+    async def rendered(
+        self, items: list[Item], backend: BackendSettings, param: str = "input"
+    ) -> tuple[list[ChatMessage], Files]:
+        """`items` as Chat messages for `backend`; their input_file parts are read only when there are
+        some (`render` raises FilesNeeded at the first one)."""
+        try:
+            return render(items), NO_FILES
+        except FilesNeeded:
+            files = await self.files.convert(items, backend.file_inputs, backend.name, param)
+            return render(items, files), files
 
     async def chain(self, prev: str, ctx: RequestContext) -> list[bytes]:
         """The stored Chat history of `prev` and its ancestors (one store call), owner-checked."""
@@ -239,13 +261,19 @@ class ResponsesService:
             )
         return history
 
-    async def conversation_history(self, req: CreateRequest, ctx: RequestContext) -> list[bytes]:
-        """The items of the request's `conversation` as one history entry (none without one)."""
+    async def conversation_history(
+        self, req: CreateRequest, ctx: RequestContext, backend: BackendSettings
+    ) -> list[bytes]:
+        """The items of the request's `conversation` as one history entry (none without one). Its
+        input_file parts are read again (a conversation keeps items, not Chat messages)."""
         ref = conversation_ref(req)
         if ref is None:
             return []
         items = await self.conversations.history(ref.id, ctx.owner)
-        return [encode_messages(render(self.restored(items, ctx, "conversation")))] if items else []
+        if not items:
+            return []
+        current, _ = await self.rendered(self.restored(items, ctx, "conversation"), backend, "conversation")
+        return [encode_messages(current)]
 
     async def _resolve(self, items: list[InputItem], ctx: RequestContext) -> list[Item]:
         """Replace each `item_reference` by its stored item; the look-ups run concurrently (one
@@ -280,6 +308,7 @@ class ResponsesService:
             p.tools,
             seal=self._sealer(p.req),
             events=events,
+            summary=p.req.reasoning is not None and p.req.reasoning.summary in SUMMARY_MODES,
         )
 
     async def stream(self, p: Prepared, ctx: RequestContext) -> AsyncGenerator[list[Event], None]:
@@ -409,7 +438,7 @@ class ResponsesService:
             input_items=_encode(p.input_items),
             chat=PENDING_CHAT
             if response.status in UNSETTLED
-            else encode_messages(render([*(p.context or p.input_items), *response.output])),
+            else encode_messages(render([*(p.context or p.input_items), *response.output], p.files)),
             owner=ctx.owner,
             created_at=response.created_at,
         )

@@ -24,7 +24,18 @@ class ChatImage(Struct, tag_field="type", tag="image_url"):
     image_url: ImageURL
 
 
-UserPart = ChatText | ChatImage
+class ChatFileData(Struct, omit_defaults=True):
+    file_data: str | None = None  # a data URL (`data:application/pdf;base64,...`)
+    filename: str | None = None
+
+
+class ChatFile(Struct, tag_field="type", tag="file"):
+    """A file for a backend that reads them itself (`backends[].file_inputs: passthrough`)."""
+
+    file: ChatFileData
+
+
+UserPart = ChatText | ChatImage | ChatFile
 
 
 class ChatFunction(Struct):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from msgspec import Struct
 
-from responses_gateway.protocol.items import OutputItem, OutputText, ReasoningText, Refusal
+from responses_gateway.protocol.items import OutputItem, OutputText, ReasoningText, Refusal, SummaryText
 from responses_gateway.protocol.response import Response
 
 
@@ -88,6 +88,29 @@ class ReasoningTextDone(_PartEvent, tag="response.reasoning_text.done"):
     text: str
 
 
+class _SummaryEvent(_Event):
+    item_id: str
+    output_index: int
+    summary_index: int
+
+
+class ReasoningSummaryPartAdded(_SummaryEvent, tag="response.reasoning_summary_part.added"):
+    part: SummaryText
+
+
+class ReasoningSummaryPartDone(_SummaryEvent, tag="response.reasoning_summary_part.done", omit_defaults=True):
+    part: SummaryText
+    status: Literal["incomplete"] | None = None  # set when the reasoning was cut short
+
+
+class ReasoningSummaryTextDelta(_SummaryEvent, tag="response.reasoning_summary_text.delta"):
+    delta: str
+
+
+class ReasoningSummaryTextDone(_SummaryEvent, tag="response.reasoning_summary_text.done"):
+    text: str
+
+
 class _ItemEvent(_Event):
     item_id: str
     output_index: int
@@ -132,6 +155,10 @@ Event = (
     | RefusalDone
     | ReasoningTextDelta
     | ReasoningTextDone
+    | ReasoningSummaryPartAdded
+    | ReasoningSummaryPartDone
+    | ReasoningSummaryTextDelta
+    | ReasoningSummaryTextDone
     | FunctionCallArgumentsDelta
     | FunctionCallArgumentsDone
     | CustomToolCallInputDelta

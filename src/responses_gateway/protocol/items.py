@@ -50,7 +50,9 @@ class InputImage(_Part, tag="input_image"):
     detail: str | None = None
 
 
-class InputFile(_Part, tag="input_file"):
+class InputFile(Struct, tag_field="type", tag="input_file", omit_defaults=True, frozen=True):
+    """Frozen, so hashable: a part is the key of what it became for the backend (`render`)."""
+
     file_id: str | None = None
     file_data: str | None = None
     file_url: str | None = None
