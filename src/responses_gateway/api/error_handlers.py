@@ -8,6 +8,7 @@ import orjson
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from responses_gateway.errors import GatewayError, InvalidRequest, StoreUnavailable
 from responses_gateway.protocol.errors import RequestInvalid
@@ -46,15 +47,31 @@ async def invalid_request(request: Request, exc: Exception) -> Response:
     return await gateway_error(request, InvalidRequest(exc.message, param=exc.param, code=exc.code))
 
 
+def _literal_route(request: Request) -> bool:
+    """Whether a route names this exact path without path parameters (`/v1/responses`)."""
+    router = request.scope.get("router")
+    routes = getattr(router, "routes", ())
+    path = request.url.path
+    return any(isinstance(r, Route) and not r.param_convertors and r.path == path for r in routes)
+
+
 async def http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's 404 and 405 as OpenAI words them. A 405 stays a 405 only on a path a route names
+    literally (`PUT /v1/responses`); a path that matched only a parameter (`POST
+    /v1/responses/compact` against `/v1/responses/{response_id}`) names an endpoint this gateway does
+    not have, so it is a 404 `Invalid URL`, as OpenAI answers an unknown URL."""
     assert isinstance(exc, HTTPException)
-    if exc.status_code == 404:
+    status = exc.status_code
+    if status == 405 and not _literal_route(request):
+        status = 404
+    if status == 404:
         msg = f"Invalid URL ({request.method} {request.url.path})"
-    elif exc.status_code == 405:
+    elif status == 405:
         msg = f"Method {request.method} is not allowed for {request.url.path}."
     else:
         msg = str(exc.detail)
-    return error_response(exc.status_code, msg, error_type="invalid_request_error", code=None)
+    headers = exc.headers if status == exc.status_code else None
+    return error_response(status, msg, error_type="invalid_request_error", code=None, headers=headers)
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:

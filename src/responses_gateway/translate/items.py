@@ -57,6 +57,7 @@ def normalize_input(raw: str | list[InputItem] | None, response_id: str) -> list
             if isinstance(item.content, str):
                 text = item.content
                 item.content = [OutputText(text, []) if item.role == "assistant" else InputText(text)]
+        if not isinstance(item, Reasoning):  # listed items carry a status, as the spec's items require
             item.status = item.status or "completed"
         if not item.id:
             item.id = item_id(_ID_PREFIX[type(item)], response_id, INPUT_INDEX_BASE + i)
