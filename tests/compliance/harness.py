@@ -92,7 +92,9 @@ def completed_status(response: dict[str, Any], _: StreamResult | None) -> list[s
 
 def compact_object(response: dict[str, Any], _: StreamResult | None) -> list[str]:
     kind = response.get("object")
-    return [] if kind == "response.compaction" else [f'Expected object "response.compaction" but got "{kind}"']
+    return (
+        [] if kind == "response.compaction" else [f'Expected object "response.compaction" but got "{kind}"']
+    )
 
 
 def streaming_events(_: dict[str, Any], stream: StreamResult | None) -> list[str]:
@@ -204,7 +206,9 @@ def is_failed_turn(turn: StreamResult | None) -> bool:
     )
 
 
-def ws_session(config: SuiteConfig, steps: list[Step], *, validate_requests: bool = True) -> list[StreamResult]:
+def ws_session(
+    config: SuiteConfig, steps: list[Step], *, validate_requests: bool = True
+) -> list[StreamResult]:
     """The runner's makeWebSocketSession: one socket, one `response.create` per step, each sent after
     the previous turn ended (a terminal response event, or an error event)."""
     turns = [StreamResult() for _ in steps]

@@ -54,7 +54,9 @@ RED_HEART = (
 )
 
 
-def _case(config: SuiteConfig, body: dict[str, Any], validators: list[Validator], *, streaming: bool = False) -> Any:
+def _case(
+    config: SuiteConfig, body: dict[str, Any], validators: list[Validator], *, streaming: bool = False
+) -> Any:
     errors, data = run_http_case(config, {"model": config.model, **body}, validators, streaming=streaming)
     assert_passed(errors)
     return data
@@ -79,7 +81,12 @@ def test_assistant_phase(suite: SuiteConfig) -> None:
                 "phase": "commentary",
                 "content": "I should answer with the saved number.",
             },
-            {"type": "message", "role": "assistant", "phase": "final_answer", "content": "The number is four."},
+            {
+                "type": "message",
+                "role": "assistant",
+                "phase": "final_answer",
+                "content": "The number is four.",
+            },
             {"type": "message", "role": "user", "content": "Repeat only the number."},
         ]
     }
@@ -92,7 +99,14 @@ def test_response_output_phase_schema(suite: SuiteConfig) -> None:
 
     def message(item_id: str, phase: str, text: str) -> dict[str, Any]:
         part = {"type": "output_text", "text": text, "annotations": []}
-        return {"id": item_id, "type": "message", "status": "completed", "role": "assistant", "phase": phase, "content": [part]}
+        return {
+            "id": item_id,
+            "type": "message",
+            "status": "completed",
+            "role": "assistant",
+            "phase": phase,
+            "content": [part],
+        }
 
     fixture = {
         "id": "resp_phase_schema",
@@ -155,7 +169,11 @@ def test_system_prompt(suite: SuiteConfig) -> None:
     """system-prompt: Include system role message in input."""
     body = {
         "input": [
-            {"type": "message", "role": "system", "content": "You are a pirate. Always respond in pirate speak."},
+            {
+                "type": "message",
+                "role": "system",
+                "content": "You are a pirate. Always respond in pirate speak.",
+            },
             {"type": "message", "role": "user", "content": "Say hello."},
         ]
     }
@@ -164,7 +182,11 @@ def test_system_prompt(suite: SuiteConfig) -> None:
 
 def test_tool_calling(suite: SuiteConfig) -> None:
     """tool-calling: Define a function tool and verify function_call output."""
-    _case(suite, {"input": [WEATHER_QUESTION], "tools": [WEATHER_TOOL]}, [has_output, has_output_type("function_call")])
+    _case(
+        suite,
+        {"input": [WEATHER_QUESTION], "tools": [WEATHER_TOOL]},
+        [has_output, has_output_type("function_call")],
+    )
 
 
 def test_image_input(suite: SuiteConfig) -> None:
@@ -173,7 +195,11 @@ def test_image_input(suite: SuiteConfig) -> None:
         {"type": "input_text", "text": "What do you see in this image? Answer in one sentence."},
         {"type": "input_image", "image_url": RED_HEART},
     ]
-    _case(suite, {"input": [{"type": "message", "role": "user", "content": content}]}, [has_output, completed_status])
+    _case(
+        suite,
+        {"input": [{"type": "message", "role": "user", "content": content}]},
+        [has_output, completed_status],
+    )
 
 
 def test_multi_turn(suite: SuiteConfig) -> None:
@@ -199,13 +225,19 @@ def _function_call_events(_: dict[str, Any], stream: StreamResult | None) -> lis
     events = [e for e in stream.events if isinstance(e, dict)]
     kinds = [e.get("type") for e in events]
     errors = []
-    if not any(e.get("type") == "response.output_item.added" and e.get("item", {}).get("type") == "function_call" for e in events):
+    if not any(
+        e.get("type") == "response.output_item.added" and e.get("item", {}).get("type") == "function_call"
+        for e in events
+    ):
         errors.append("Missing response.output_item.added event with function_call item")
     if "response.function_call_arguments.delta" not in kinds:
         errors.append("Missing response.function_call_arguments.delta event")
     if "response.function_call_arguments.done" not in kinds:
         errors.append("Missing response.function_call_arguments.done event")
-    if not any(e.get("type") == "response.output_item.done" and e.get("item", {}).get("type") == "function_call" for e in events):
+    if not any(
+        e.get("type") == "response.output_item.done" and e.get("item", {}).get("type") == "function_call"
+        for e in events
+    ):
         errors.append("Missing response.output_item.done event with function_call item")
     return errors
 
@@ -245,7 +277,9 @@ def test_previous_response(suite: SuiteConfig) -> None:
 
     def continues(response: dict[str, Any], _: StreamResult | None) -> list[str]:
         got = response.get("previous_response_id")
-        return [] if got == first["id"] else [f"Expected previous_response_id {first['id']!r} but got {got!r}"]
+        return (
+            [] if got == first["id"] else [f"Expected previous_response_id {first['id']!r} but got {got!r}"]
+        )
 
     body = {"previous_response_id": first["id"], "input": "What is my name?"}
     _case(suite, body, [has_output, completed_status, continues])
@@ -281,4 +315,8 @@ def test_file_input(suite: SuiteConfig) -> None:
         {"type": "input_text", "text": "What day is the launch? Answer in one word."},
         {"type": "input_file", "filename": "launch.pdf", "file_data": f"data:application/pdf;base64,{data}"},
     ]
-    _case(suite, {"input": [{"type": "message", "role": "user", "content": content}]}, [has_output, completed_status])
+    _case(
+        suite,
+        {"input": [{"type": "message", "role": "user", "content": content}]},
+        [has_output, completed_status],
+    )

@@ -21,7 +21,11 @@ def test_compact_response(suite: SuiteConfig) -> None:
         "model": suite.model,
         "prompt_cache_key": "openresponses-compact-test",
         "input": [
-            {"type": "message", "role": "user", "content": "We agreed to launch on Tuesday and notify support first."},
+            {
+                "type": "message",
+                "role": "user",
+                "content": "We agreed to launch on Tuesday and notify support first.",
+            },
             {
                 "type": "message",
                 "role": "assistant",

@@ -86,7 +86,9 @@ def test_websocket_continuation(suite: SuiteConfig) -> None:
 def test_websocket_reconnect_store_false_recovery(suite: SuiteConfig) -> None:
     """websocket-reconnect-store-false-recovery: Creates a store:false response, reconnects on a new
     WebSocket, validates previous_response_not_found, then starts a clean recovery response."""
-    [first] = ws_session(suite, [_create(suite, store=False, input="Remember the code word: copper. Reply with OK.")])
+    [first] = ws_session(
+        suite, [_create(suite, store=False, input="Remember the code word: copper. Reply with OK.")]
+    )
     first_errors = first.errors + has_response_id(first.final_response)
     assert_passed(first_errors)
     assert first.final_response is not None
@@ -152,7 +154,9 @@ def test_websocket_failed_continuation_evicts_cache(suite: SuiteConfig) -> None:
         suite,
         [
             first,
-            lambda done: _create(suite, store=False, previous_response_id=_previous_id(done), input=bad_output),
+            lambda done: _create(
+                suite, store=False, previous_response_id=_previous_id(done), input=bad_output
+            ),
             lambda done: _create(
                 suite,
                 store=False,
@@ -168,15 +172,19 @@ def test_websocket_failed_continuation_evicts_cache(suite: SuiteConfig) -> None:
         errors.append("Failed WebSocket continuation turn did not run")
     elif not is_failed_turn(failed):
         status = (failed.final_response or {}).get("status", "no terminal response")
-        errors += [*failed.errors, f"Expected second WebSocket continuation turn to fail but got status {status}"]
+        errors += [
+            *failed.errors,
+            f"Expected second WebSocket continuation turn to fail but got status {status}",
+        ]
     if retry is None or retry.request is None:
         errors.append("Retry WebSocket continuation turn did not run")
     else:
         errors += retry.errors
         code = turn_error_code(retry)
         if code != "previous_response_not_found":
+            got = code or "no error code"
             errors.append(
-                f"Expected previous_response_not_found after failed continuation eviction but got {code or 'no error code'}"
+                f"Expected previous_response_not_found after failed continuation eviction but got {got}"
             )
     assert_passed(errors)
 
@@ -196,7 +204,9 @@ def test_websocket_compact_new_chain(suite: SuiteConfig) -> None:
             {
                 "type": "message",
                 "role": "user",
-                "content": [{"type": "input_text", "text": "Compress this conversation for later continuation."}],
+                "content": [
+                    {"type": "input_text", "text": "Compress this conversation for later continuation."}
+                ],
             },
         ],
     }
@@ -209,7 +219,14 @@ def test_websocket_compact_new_chain(suite: SuiteConfig) -> None:
     request = _create(
         suite,
         store=False,
-        input=[*output, {"type": "message", "role": "user", "content": "Continue from here. Reply with exactly: compacted"}],
+        input=[
+            *output,
+            {
+                "type": "message",
+                "role": "user",
+                "content": "Continue from here. Reply with exactly: compacted",
+            },
+        ],
         tools=[],
     )
     # the compacted window is the server's own output, passed back as-is: not checked as a request

@@ -13,7 +13,6 @@ import msgspec
 import pytest
 
 from responses_gateway.protocol.events import ErrorEvent
-
 from tests.support.gateway import Gateway
 from tests.support.open_responses import check, check_event, check_events, problems
 from tests.tools.sse import post_events
@@ -84,9 +83,15 @@ def test_function_tool_always_carries_strict(gateway: Gateway) -> None:
     """Omitted -> false (what the backend applied); a value the client sent is echoed."""
     tools = [WEATHER, {**WEATHER, "name": "w2", "strict": True}, {**WEATHER, "name": "w3", "strict": False}]
     created = _post(gateway, {"model": "m", "input": "hi", "tools": tools})
-    assert [(t["name"], t["strict"]) for t in created["tools"]] == [("get_weather", False), ("w2", True), ("w3", False)]
+    assert [(t["name"], t["strict"]) for t in created["tools"]] == [
+        ("get_weather", False),
+        ("w2", True),
+        ("w3", False),
+    ]
     bare = _post(gateway, {"model": "m", "input": "hi", "tools": [{"type": "function", "name": "f"}]})
-    assert bare["tools"] == [{"type": "function", "name": "f", "description": None, "parameters": None, "strict": False}]
+    assert bare["tools"] == [
+        {"type": "function", "name": "f", "description": None, "parameters": None, "strict": False}
+    ]
     check("ResponseResource", bare)
 
 
@@ -132,7 +137,9 @@ def test_background_response_validates(gateway: Gateway) -> None:
 
 
 def test_input_items_validate_as_items(gateway: Gateway) -> None:
-    first = _post(gateway, {"model": "m", "input": '[call:get_weather {"location": "P"}]', "tools": [WEATHER]})
+    first = _post(
+        gateway, {"model": "m", "input": '[call:get_weather {"location": "P"}]', "tools": [WEATHER]}
+    )
     call = first["output"][0]
     assert call["type"] == "function_call"
     second = _post(
@@ -164,7 +171,10 @@ def test_deleted_object_shape(gateway: Gateway) -> None:
 
 def test_the_checker_catches_a_missing_key() -> None:
     """The validator itself fails a response without a required key (so the tests above can fail)."""
-    assert problems("FunctionTool", {"type": "function", "name": "f", "description": None, "parameters": None})
+    assert problems(
+        "FunctionTool", {"type": "function", "name": "f", "description": None, "parameters": None}
+    )
     assert not problems(
-        "FunctionTool", {"type": "function", "name": "f", "description": None, "parameters": None, "strict": True}
+        "FunctionTool",
+        {"type": "function", "name": "f", "description": None, "parameters": None, "strict": True},
     )

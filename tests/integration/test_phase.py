@@ -38,7 +38,10 @@ def test_phase_is_kept_listed_and_not_forwarded(gateway: Gateway, echo: EchoBack
 
 
 def test_unknown_phase_is_a_400(memory_gateway: Gateway) -> None:
-    body = {"model": "m", "input": [{"type": "message", "role": "assistant", "phase": "draft", "content": "x"}]}
+    body = {
+        "model": "m",
+        "input": [{"type": "message", "role": "assistant", "phase": "draft", "content": "x"}],
+    }
     resp = httpx.post(f"{memory_gateway.base_url}/responses", json=body, timeout=10)
     assert resp.status_code == 400, resp.text
     assert resp.json()["error"]["param"] == "input[0].phase"

@@ -191,7 +191,11 @@ def _auto_call(tools: Any, text: str) -> list[tuple[str, Any]]:
             params = fn.get("parameters") if isinstance(fn.get("parameters"), dict) else {}
             props = params.get("properties") if isinstance(params.get("properties"), dict) else {}
             required = params.get("required") if isinstance(params.get("required"), list) else []
-            args = {k: text for k in required if isinstance(props.get(k), dict) and props[k].get("type") == "string"}
+            args = {
+                k: text
+                for k in required
+                if isinstance(props.get(k), dict) and props[k].get("type") == "string"
+            }
             return [(fn["name"], args)]
     return []
 

@@ -70,7 +70,7 @@ async def http_error(request: Request, exc: Exception) -> Response:
         msg = f"Method {request.method} is not allowed for {request.url.path}."
     else:
         msg = str(exc.detail)
-    headers = exc.headers if status == exc.status_code else None
+    headers = dict(exc.headers) if exc.headers and status == exc.status_code else None
     return error_response(status, msg, error_type="invalid_request_error", code=None, headers=headers)
 
 
