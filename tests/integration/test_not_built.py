@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import httpx
 import openai
+import orjson
 import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 
 from tests.support.gateway import Gateway
 
@@ -50,3 +53,14 @@ def test_openai_sdk_sees_not_found(memory_gateway: Gateway) -> None:
         client.post("/responses/not_an_endpoint", body={"model": "m"}, cast_to=object)
     assert caught.value.status_code == 404
     client.close()
+
+
+@pytest.mark.parametrize("path", ["/v1/not_a_socket", "/v1/responses/resp_1"])
+def test_websocket_on_an_unknown_path_is_a_404(memory_gateway: Gateway, path: str) -> None:
+    """An upgrade no WebSocket route takes gets the HTTP 404 of an unknown URL (not a bare 403)."""
+    url = memory_gateway.root_url.replace("http://", "ws://") + path
+    with pytest.raises(InvalidStatus) as caught:
+        connect(url, open_timeout=10)
+    response = caught.value.response
+    assert response.status_code == 404
+    assert orjson.loads(response.body)["error"]["message"] == f"Invalid URL (GET {path})"

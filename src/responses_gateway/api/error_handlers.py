@@ -9,6 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from responses_gateway.errors import GatewayError, InvalidRequest, StoreUnavailable
 from responses_gateway.protocol.errors import RequestInvalid
@@ -72,6 +73,29 @@ async def http_error(request: Request, exc: Exception) -> Response:
         msg = str(exc.detail)
     headers = dict(exc.headers) if exc.headers and status == exc.status_code else None
     return error_response(status, msg, error_type="invalid_request_error", code=None, headers=headers)
+
+
+def unrouted(http_default: ASGIApp) -> ASGIApp:
+    """The router's answer when no route matches: `http_default` for HTTP; for a WebSocket upgrade,
+    the same 404 `Invalid URL` as an HTTP request gets (as an ASGI denial response where the server
+    offers one, else a refused upgrade), not Starlette's bare close that servers turn into a 403."""
+
+    async def answer(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            await http_default(scope, receive, send)
+            return
+        if "websocket.http.response" not in scope.get("extensions", {}):
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        message = f"Invalid URL (GET {scope['path']})"
+        body = orjson.dumps(
+            {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": None}}
+        )
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "websocket.http.response.start", "status": 404, "headers": headers})
+        await send({"type": "websocket.http.response.body", "body": body})
+
+    return answer
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:
