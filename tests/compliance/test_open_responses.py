@@ -14,6 +14,9 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+import msgspec
+
+from responses_gateway.protocol.items import Message
 from tests.compliance.harness import (
     StreamResult,
     SuiteConfig,
@@ -157,6 +160,10 @@ def test_response_output_phase_schema(suite: SuiteConfig) -> None:
         has_assistant_message_phase("final_answer"),
     ]
     assert_passed(judge("ResponseResource", fixture, validators))
+    # beyond the upstream case: the gateway's own item type keeps the labels through a round trip
+    for item in fixture["output"]:
+        kept = msgspec.to_builtins(msgspec.convert(item, Message))
+        assert kept["phase"] == item["phase"] and kept["id"] == item["id"]
 
 
 def test_streaming_response(suite: SuiteConfig) -> None:
