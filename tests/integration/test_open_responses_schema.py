@@ -13,6 +13,7 @@ import msgspec
 import pytest
 
 from responses_gateway.protocol.events import ErrorEvent
+from tests.support.echo_fixtures import EchoBackend
 from tests.support.gateway import Gateway
 from tests.support.open_responses import check, check_event, check_events, problems
 from tests.tools.sse import post_events
@@ -79,10 +80,13 @@ def test_response_objects_and_events_validate(gateway: Gateway, case: str) -> No
     assert {e["type"] for e in events} >= {"response.created", "response.in_progress"}
 
 
-def test_function_tool_always_carries_strict(gateway: Gateway) -> None:
-    """Omitted -> false (what the backend applied); a value the client sent is echoed."""
+def test_function_tool_always_carries_strict(gateway: Gateway, echo: EchoBackend) -> None:
+    """Omitted -> not sent to the backend, reported false (what was applied); a value the client sent
+    is forwarded and echoed."""
     tools = [WEATHER, {**WEATHER, "name": "w2", "strict": True}, {**WEATHER, "name": "w3", "strict": False}]
-    created = _post(gateway, {"model": "m", "input": "hi", "tools": tools})
+    created = _post(gateway, {"model": "m", "input": "strict-marker", "tools": tools})
+    [sent] = [r["body"] for r in echo.chat_requests() if "strict-marker" in str(r["body"]["messages"])]
+    assert [t["function"].get("strict", "absent") for t in sent["tools"]] == ["absent", True, False]
     assert [(t["name"], t["strict"]) for t in created["tools"]] == [
         ("get_weather", False),
         ("w2", True),
