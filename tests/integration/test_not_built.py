@@ -63,4 +63,6 @@ def test_websocket_on_an_unknown_path_is_a_404(memory_gateway: Gateway, path: st
         connect(url, open_timeout=10)
     response = caught.value.response
     assert response.status_code == 404
-    assert orjson.loads(response.body)["error"]["message"] == f"Invalid URL (GET {path})"
+    error = orjson.loads(response.body)["error"]
+    assert error["message"].startswith("Invalid URL (") and path in error["message"]
+    assert error["type"] == "invalid_request_error"
