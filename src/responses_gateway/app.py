@@ -13,7 +13,7 @@ from starlette.types import Receive, Scope, Send
 
 from responses_gateway.api.capacity import Capacity
 from responses_gateway.api.edge import EdgeGate
-from responses_gateway.api.error_handlers import EXCEPTION_HANDLERS
+from responses_gateway.api.error_handlers import EXCEPTION_HANDLERS, unrouted
 from responses_gateway.api.hot import hot_route, serve_hot
 from responses_gateway.api.routes import ROUTES, AppState
 from responses_gateway.background import BackgroundRunner
@@ -131,6 +131,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Starlet
         lifespan=lifespan,
     )
     app.edge = EdgeGate(app.dispatch, settings.server, settings.auth, metrics)
+    app.router.default = unrouted(app.router.default)
     if settings.auth.enabled:
         tenants = sorted({k.tenant for k in settings.auth.api_keys})
         log.info(

@@ -8,6 +8,8 @@ last user message change that (see `_Directives`): `[fail:STATUS]`, `[die-mid-st
 `[bad-chunk]`, `[stall-mid-stream]`, `[slow:MS]`, `[hang]`, `[reasoning]`, `[refuse]`,
 `[call:NAME {json args}]`, `[repeat:N]` (the text N times: a long reply from a short request),
 `[big:BYTES]` (a completion of that many bytes of "x", 16 KiB a chunk),
+the model `echo-auto-tools` calls the request's first tool (its required string arguments set to the
+user's text) whenever tools are offered and no tool result came last, as a tool-using model would,
 `[leak-auth:STATUS]` (an error echoing the Authorization header received: that status, or with
 200 an error event in the stream; a hostile backend). A last `tool` message gives
 `tool said: <content>`; a JSON `response_format` gives `{"echo": "<text>"}`. Directives are removed
@@ -197,6 +199,26 @@ def _token_count(body: dict[str, Any]) -> int:
     return count + (len(tools) if isinstance(tools, list) else 0)
 
 
+AUTO_TOOLS_MODEL = "echo-auto-tools"
+
+
+def _auto_call(tools: Any, text: str) -> list[tuple[str, Any]]:
+    """The call a tool-using model makes unasked: the first tool, its required strings set to `text`."""
+    for tool in tools if isinstance(tools, list) else []:
+        fn = tool.get("function") if isinstance(tool, dict) else None
+        if isinstance(fn, dict) and isinstance(fn.get("name"), str):
+            params = fn.get("parameters") if isinstance(fn.get("parameters"), dict) else {}
+            props = params.get("properties") if isinstance(params.get("properties"), dict) else {}
+            required = params.get("required") if isinstance(params.get("required"), list) else []
+            args = {
+                k: text
+                for k in required
+                if isinstance(props.get(k), dict) and props[k].get("type") == "string"
+            }
+            return [(fn["name"], args)]
+    return []
+
+
 @dataclass
 class _Plan:
     """The whole answer, decided up front from the request."""
@@ -225,6 +247,8 @@ def _plan(body: dict[str, Any]) -> _Plan:
     finish = "stop"
     available = _tool_names(body.get("tools"))
     calls = [(name, args) for name, args in d.calls if name in available]
+    if not calls and body.get("model") == AUTO_TOOLS_MODEL:
+        calls = _auto_call(body.get("tools"), d.text)
     fmt = body.get("response_format")
     if messages and messages[-1].get("role") == "tool":
         content = _words("tool said: " + _text_of(messages[-1].get("content")))

@@ -133,10 +133,25 @@ class CustomToolCallInputDone(_ItemEvent, tag="response.custom_tool_call_input.d
     input: str
 
 
+class ErrorPayload(Struct):
+    type: str
+    code: str | None
+    message: str
+    param: str | None
+
+
 class ErrorEvent(_Event, tag="error"):
+    """OpenAI's error event (`code`, `message`, `param` at the top, as its SDKs read them) that also
+    carries the Open Responses spec's `error` object with the same values."""
+
     code: str
     message: str
     param: str | None = None
+    error: ErrorPayload | None = None
+
+    def __post_init__(self) -> None:
+        if self.error is None:  # every error event on a stream is the server's (the request was valid)
+            self.error = ErrorPayload("server_error", self.code, self.message, self.param)
 
 
 Event = (

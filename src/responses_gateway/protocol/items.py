@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from msgspec import Meta, Struct
 
 Role = Literal["user", "system", "developer", "assistant"]
+Phase = Literal["commentary", "final_answer"]
 NonEmpty = Annotated[str, Meta(min_length=1)]
 
 
@@ -71,6 +72,7 @@ class Message(_Item, tag="message"):
     content: str | list[ContentPart] = ""
     id: str | None = None
     status: str | None = None
+    phase: Phase | None = None  # an assistant message's label; kept and listed, never sent to a backend
 
 
 class FunctionCall(_Item, tag="function_call"):

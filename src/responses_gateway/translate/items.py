@@ -41,6 +41,18 @@ _ID_PREFIX: dict[type[Item], str] = {
 }
 
 
+# item types whose listed form has a `status` (a reasoning item's is optional, and left as sent)
+_WITH_STATUS = (
+    Message,
+    FunctionCall,
+    FunctionCallOutput,
+    CustomToolCall,
+    CustomToolCallOutput,
+    ToolSearchCall,
+    ToolSearchOutput,
+)
+
+
 class Sealed(msgspec.Struct):
     """What `encrypted_content` carries: a reasoning item's text."""
 
@@ -61,6 +73,7 @@ def normalize_input(raw: str | list[InputItem] | None, response_id: str) -> list
             if isinstance(item.content, str):
                 text = item.content
                 item.content = [OutputText(text, []) if item.role == "assistant" else InputText(text)]
+        if isinstance(item, _WITH_STATUS):  # listed, they carry a status, as the spec's items require
             item.status = item.status or "completed"
         elif isinstance(item, CompactionTrigger):  # a final one was taken away (`compaction.py`)
             raise InvalidRequest(
