@@ -99,7 +99,7 @@ class BackgroundRunner:
                 f"(response_api.background.max_concurrent = {self.max_concurrent}). Try again later.",
                 headers={"Retry-After": "1"},
             )
-        response = new_response(p.req, p.response_id, int(time.time()))
+        response = new_response(p.req, p.response_id, int(time.time()), p.defaults)
         response.status = "queued"
         job = _Job(p, ctx, response)
         self._jobs[p.response_id] = job  # counted from now: the cap holds while the writes run

@@ -108,7 +108,8 @@ async def compaction_turn(
         previous_response_id=req.previous_response_id,
     )
     done = await _compact(service, inner, ctx, history)
-    response = new_response(req, done.response_id, done.created_at)
+    defaults = service.defaults_for(service.upstream.backend_for(req.model))
+    response = new_response(req, done.response_id, done.created_at, defaults)
     response.store = False
     started = msgspec.structs.replace(response)  # the `in_progress` snapshot the first events carry
     response.status, response.completed_at = "completed", done.created_at

@@ -41,6 +41,7 @@ __all__ = [
     "RedisSettings",
     "ResponseAPISettings",
     "SQLiteSettings",
+    "SamplingDefaults",
     "ServerSettings",
     "Settings",
     "TenantLimits",
@@ -97,6 +98,17 @@ class ServerSettings(_Model):
         return v
 
 
+class SamplingDefaults(_Model):
+    """`backends[].sampling_defaults`: sent to the backend, and reported in the Response, for each of
+    these the client left out (docs/API.md, "What a Response reports"). OpenAI's defaults; set them
+    to the model's own (vLLM: its generation_config) to keep the model's behaviour."""
+
+    temperature: float = Field(default=1.0, ge=0, le=2)
+    top_p: float = Field(default=1.0, ge=0, le=1)
+    presence_penalty: float = Field(default=0.0, ge=-2, le=2)
+    frequency_penalty: float = Field(default=0.0, ge=-2, le=2)
+
+
 class BackendSettings(_Model):
     name: str = Field(min_length=1)
     base_url: str
@@ -104,6 +116,8 @@ class BackendSettings(_Model):
     models: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
     timeout_seconds: float = Field(default=300.0, gt=0)
     file_inputs: Literal["extract", "passthrough", "reject"] = "extract"  # input_file parts (docs/API.md)
+    sampling_defaults: SamplingDefaults = Field(default_factory=SamplingDefaults)
+    strict_tools_default: bool = True  # `strict` sent and reported for a function tool that omits it
 
     @field_validator("base_url")
     @classmethod
@@ -399,6 +413,7 @@ _MODELS: tuple[type[_Model], ...] = (
     LimitSettings,
     TenantLimits,
     BackendSettings,
+    SamplingDefaults,
     ResponseAPISettings,
     MemorySettings,
     SQLiteSettings,

@@ -42,6 +42,7 @@ from responses_gateway.protocol.response import Deleted, Response
 from responses_gateway.stores.base import ChainIncomplete, ResponseStore, StoredResponse
 from responses_gateway.stores.conversations import ConversationTooLarge
 from responses_gateway.translate.compaction import restore_compactions
+from responses_gateway.translate.defaults import OPENAI_DEFAULTS, Defaults
 from responses_gateway.translate.items import normalize_input, open_reasoning, references, seal_payload
 from responses_gateway.translate.output_items import Sealer
 from responses_gateway.translate.request import (
@@ -98,6 +99,7 @@ class Prepared:
     # the input as the model sees it, when it differs from `input_items` (compaction items restored)
     context: list[Item] | None = None
     files: Files = field(default_factory=dict)  # what the input_file parts became (`render`)
+    defaults: Defaults = OPENAI_DEFAULTS  # the backend's, for settings the client left out
 
     @property
     def stream(self) -> bool:
@@ -186,13 +188,17 @@ class ResponsesService:
         self._warned_no_key = False
         self.conversations = ConversationsService(store, clock)
         self.files = FileInputs(files or FileInputSettings())
+        self._defaults: dict[str, Defaults] = {}  # backend name -> its Defaults (`defaults_for`)
 
     # -- create: prepare --------------------------------------------------------------------------
 
     async def prepare(self, req: CreateRequest, ctx: RequestContext) -> Prepared:
         """Read the history (one store call), resolve item references, build the chat body."""
-        tools = ToolMap(req.tools, reject_hosted=self.settings.reject_hosted_tools)
         backend = self.upstream.backend_for(req.model)
+        defaults = self.defaults_for(backend)
+        tools = ToolMap(
+            req.tools, reject_hosted=self.settings.reject_hosted_tools, strict_default=defaults.strict_tools
+        )
         prev = req.previous_response_id
         history = await self.chain(prev, ctx) if prev else await self.conversation_history(req, ctx, backend)
         response_id = new_response_id(prev)
@@ -201,10 +207,20 @@ class ResponsesService:
         context = self.restored(items, ctx)
         current, files = await self.rendered(context, backend)
         messages = messages_json(req.instructions, history, current)
-        chat = build_chat_request(req, messages, tools)
-        return Prepared(
-            req, response_id, items, chat, backend, tools, None if context is items else context, files
-        )
+        chat = build_chat_request(req, messages, tools, defaults)
+        context_if_other = None if context is items else context
+        return Prepared(req, response_id, items, chat, backend, tools, context_if_other, files, defaults)
+
+    def defaults_for(self, backend: BackendSettings) -> Defaults:
+        """What is sent and reported for settings the client left out, made once per backend."""
+        defaults = self._defaults.get(backend.name)
+        if defaults is None:
+            s = backend.sampling_defaults
+            defaults = Defaults(
+                s.temperature, s.top_p, s.presence_penalty, s.frequency_penalty, backend.strict_tools_default
+            )
+            self._defaults[backend.name] = defaults
+        return defaults
 
     async def input_items(
         self, raw: str | list[InputItem] | None, response_id: str, ctx: RequestContext
@@ -300,7 +316,7 @@ class ResponsesService:
     # -- create: run ------------------------------------------------------------------------------
 
     def _translator(self, p: Prepared, *, events: bool) -> StreamTranslator:
-        response = new_response(p.req, p.response_id, int(self._clock()))
+        response = new_response(p.req, p.response_id, int(self._clock()), p.defaults)
         ids = p.response_id
         return StreamTranslator(
             response,

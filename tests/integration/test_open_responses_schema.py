@@ -81,20 +81,20 @@ def test_response_objects_and_events_validate(gateway: Gateway, case: str) -> No
 
 
 def test_function_tool_always_carries_strict(gateway: Gateway, echo: EchoBackend) -> None:
-    """Omitted -> not sent to the backend, reported false (what was applied); a value the client sent
-    is forwarded and echoed."""
+    """Omitted -> the backend's `strict_tools_default` (true, OpenAI's default) is sent and reported;
+    a value the client sent is forwarded and echoed."""
     tools = [WEATHER, {**WEATHER, "name": "w2", "strict": True}, {**WEATHER, "name": "w3", "strict": False}]
     created = _post(gateway, {"model": "m", "input": "strict-marker", "tools": tools})
     [sent] = [r["body"] for r in echo.chat_requests() if "strict-marker" in str(r["body"]["messages"])]
-    assert [t["function"].get("strict", "absent") for t in sent["tools"]] == ["absent", True, False]
+    assert [t["function"].get("strict", "absent") for t in sent["tools"]] == [True, True, False]
     assert [(t["name"], t["strict"]) for t in created["tools"]] == [
-        ("get_weather", False),
+        ("get_weather", True),
         ("w2", True),
         ("w3", False),
     ]
     bare = _post(gateway, {"model": "m", "input": "hi", "tools": [{"type": "function", "name": "f"}]})
     assert bare["tools"] == [
-        {"type": "function", "name": "f", "description": None, "parameters": None, "strict": False}
+        {"type": "function", "name": "f", "description": None, "parameters": None, "strict": True}
     ]
     check("ResponseResource", bare)
 

@@ -395,3 +395,35 @@ def test_check_config_masks_credentials_inside_urls(
         "https://***@llm.example.com/v1",
         "http://***@10.0.0.5:8000/v1",
     ]
+
+
+def test_check_config_names_bad_backend_defaults(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "backends:\n  - name: a\n    base_url: http://127.0.0.1:8000/v1\n"
+        "    sampling_defaults: {temperature: 3, top_p: 1.5}\n    strict_tools_default: maybe\n"
+    )
+    assert cli.main(["check-config", str(path)]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(":")[1].strip() for line in lines] == [
+        "backends[0].sampling_defaults.temperature",
+        "backends[0].sampling_defaults.top_p",
+        "backends[0].strict_tools_default",
+    ]
+
+
+def test_check_config_shows_the_backend_defaults(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "good.yaml"
+    path.write_text(
+        "backends:\n  - name: a\n    base_url: http://127.0.0.1:8000/v1\n"
+        "    sampling_defaults: {temperature: 0.6}\n"
+    )
+    assert cli.main(["check-config", str(path)]) == 0
+    backend = yaml.safe_load(capsys.readouterr().out)["backends"][0]
+    assert backend["sampling_defaults"] == {
+        "temperature": 0.6,
+        "top_p": 1.0,
+        "presence_penalty": 0.0,
+        "frequency_penalty": 0.0,
+    }
+    assert backend["strict_tools_default"] is True

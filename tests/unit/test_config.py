@@ -370,3 +370,51 @@ def test_shipped_config_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
     api = s.response_api
     assert (api.enabled, api.store_backend, api.ttl_seconds) == (True, "sqlite", 2_592_000)
     assert api.sqlite.path == "data/responses.db"
+
+
+def test_backend_defaults_for_unset_settings() -> None:
+    """`backends[].sampling_defaults` and `strict_tools_default`: OpenAI's defaults unless configured;
+    a key left out of `sampling_defaults` keeps OpenAI's value."""
+    base = {"name": "a", "base_url": "http://x"}
+    plain = settings_from_dict({"backends": [base]}, {}).backends[0]
+    s = plain.sampling_defaults
+    assert (s.temperature, s.top_p, s.presence_penalty, s.frequency_penalty) == (1.0, 1.0, 0.0, 0.0)
+    assert plain.strict_tools_default is True
+    given = {**base, "sampling_defaults": {"temperature": 0.6, "top_p": 0.95}, "strict_tools_default": False}
+    tuned = settings_from_dict({"backends": [given]}, {}).backends[0]
+    s = tuned.sampling_defaults
+    assert (s.temperature, s.top_p, s.presence_penalty, s.frequency_penalty) == (0.6, 0.95, 0.0, 0.0)
+    assert tuned.strict_tools_default is False
+    shown = redacted(settings_from_dict({"backends": [given]}, {}))["backends"][0]
+    assert shown["sampling_defaults"]["temperature"] == 0.6 and shown["strict_tools_default"] is False
+
+
+def test_backend_defaults_are_validated_with_the_requests_ranges() -> None:
+    """The request's own ranges (temperature 0-2, top_p 0-1, penalties -2..2); every error listed."""
+    bad = {
+        "temperature": 2.5,
+        "top_p": -0.1,
+        "presence_penalty": 3,
+        "frequency_penalty": "high",
+        "top_k": 20,
+    }
+    backend = {"name": "a", "base_url": "http://x", "sampling_defaults": bad, "strict_tools_default": "maybe"}
+    with pytest.raises(ConfigError) as info:
+        settings_from_dict({"backends": [backend]}, {})
+    lines = str(info.value).splitlines()
+    where = "backends[0].sampling_defaults"
+    assert [line.split(":", 1)[0] for line in lines] == [
+        f"{where}.temperature",
+        f"{where}.top_p",
+        f"{where}.presence_penalty",
+        f"{where}.frequency_penalty",
+        f"{where}.top_k",
+        "backends[0].strict_tools_default",
+    ]
+    assert lines[0] == f"{where}.temperature: Input should be less than or equal to 2 (got 2.5)"
+    assert lines[4] == f"{where}.top_k: unknown key (did you mean 'top_p'?)"
+    edges = {"temperature": 0, "top_p": 1, "presence_penalty": -2, "frequency_penalty": 2}
+    ok = settings_from_dict(
+        {"backends": [{**backend, "sampling_defaults": edges, "strict_tools_default": 1}]}, {}
+    )
+    assert ok.backends[0].sampling_defaults.presence_penalty == -2.0

@@ -16,16 +16,22 @@ from responses_gateway.protocol.request import (
 )
 from responses_gateway.protocol.response import InputTokensDetails, OutputTokensDetails, Response, Usage
 from responses_gateway.protocol.tools import FunctionTool, Tool
+from responses_gateway.translate.defaults import OPENAI_DEFAULTS, Defaults
 
 log = logging.getLogger("responses_gateway.usage")
 _decode_usage = msgspec.json.Decoder(ChatUsage).decode
 _warned = False
 
 
-def new_response(req: CreateRequest, response_id: str, created_at: int) -> Response:
-    """The `in_progress` snapshot of a response, echoing the request's settings."""
+def new_response(
+    req: CreateRequest, response_id: str, created_at: int, defaults: Defaults = OPENAI_DEFAULTS
+) -> Response:
+    """The `in_progress` snapshot of a response, echoing the request's settings; a sampling setting
+    or function tool `strict` the client left out is reported as the backend's `defaults`, what
+    `build_chat_request` sent it."""
     text = req.text or TextConfig()
     reasoning = req.reasoning or ReasoningConfig()
+    d = defaults
     return Response(
         id=response_id,
         created_at=created_at,
@@ -44,28 +50,27 @@ def new_response(req: CreateRequest, response_id: str, created_at: int) -> Respo
         safety_identifier=req.safety_identifier,
         service_tier=req.service_tier or "default",
         store=req.store if req.store is not None else True,
-        temperature=req.temperature if req.temperature is not None else 1.0,
+        temperature=d.temperature if req.temperature is None else req.temperature,
         text=TextConfig(text.format or FormatText(), text.verbosity),
         tool_choice=req.tool_choice or "auto",
-        tools=reported_tools(req.tools) if req.tools else [],
+        tools=reported_tools(req.tools, d.strict_tools) if req.tools else [],
         top_logprobs=req.top_logprobs or 0,
-        top_p=req.top_p if req.top_p is not None else 1.0,
+        top_p=d.top_p if req.top_p is None else req.top_p,
         truncation=req.truncation or "disabled",
-        presence_penalty=req.presence_penalty or 0.0,
-        frequency_penalty=req.frequency_penalty or 0.0,
+        presence_penalty=d.presence_penalty if req.presence_penalty is None else req.presence_penalty,
+        frequency_penalty=d.frequency_penalty if req.frequency_penalty is None else req.frequency_penalty,
         user=req.user,
         metadata=req.metadata or {},
     )
 
 
-def reported_tools(tools: list[Tool]) -> list[Tool]:
+def reported_tools(tools: list[Tool], strict_default: bool = True) -> list[Tool]:
     """The request's tools as the Response reports them: a function tool always carries `strict`.
 
-    The backend got the client's `strict` as sent, and nothing when it was omitted, which Chat
-    backends take as non-strict; so an omitted `strict` is reported as `false`, what was applied
-    (docs/API.md, "Function tools and strict")."""
+    The backend got the client's `strict` as sent, and the backend's `strict_tools_default` when it
+    was omitted (`ToolMap`), which is reported here (docs/API.md, "Function tools and strict")."""
     return [
-        FunctionTool(t.name, t.description, t.parameters, False)
+        FunctionTool(t.name, t.description, t.parameters, strict_default)
         if isinstance(t, FunctionTool) and t.strict is None
         else t
         for t in tools

@@ -63,7 +63,10 @@ class ToolTarget:
 class ToolMap:
     """The request's tools, as the backend sees them and as the client named them."""
 
-    def __init__(self, tools: Sequence[Tool] | None, *, reject_hosted: bool = False) -> None:
+    def __init__(
+        self, tools: Sequence[Tool] | None, *, reject_hosted: bool = False, strict_default: bool = True
+    ) -> None:
+        self.strict_default = strict_default  # `strict` of a function tool that omits it (sent, reported)
         self._chat: list[ChatTool] = []
         self._targets: dict[str, ToolTarget] = {}
         self.dropped: list[str] = []
@@ -87,7 +90,8 @@ class ToolMap:
     def _add(self, tool: Tool, where: str, reject_hosted: bool) -> None:
         if isinstance(tool, FunctionTool):
             target = ToolTarget("function_call", tool.name)
-            self._function(tool.name, tool.description, tool.parameters, tool.strict, target)
+            strict = self.strict_default if tool.strict is None else tool.strict
+            self._function(tool.name, tool.description, tool.parameters, strict, target)
         elif isinstance(tool, NamespaceTool):
             for sub in tool.tools or ():
                 target = ToolTarget("function_call", sub.name, tool.name)
