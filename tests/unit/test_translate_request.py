@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import msgspec
+import orjson
 import pytest
 
 from responses_gateway.errors import InvalidRequest
 from responses_gateway.protocol import RequestInvalid
 from responses_gateway.protocol.items import InputText
-from responses_gateway.translate.request import check_tool_outputs
+from responses_gateway.translate.defaults import OPENAI_DEFAULTS, Defaults
+from responses_gateway.translate.request import build_chat_request, check_tool_outputs
+from responses_gateway.translate.response import new_response
+from responses_gateway.translate.tools import ToolMap
 from tests.support.translate import RID, chat_tool_names, items, parse, tool_map
 from tests.support.translate import chat as _chat
 
@@ -199,3 +204,25 @@ def test_input_items_get_ids_and_client_ids_are_kept() -> None:
     assert found[0].id == "msg_client-uuid"
     assert found[1].id.startswith("msg_" + RID[5:])
     assert found[1].content == [InputText("b")]  # type: ignore[union-attr]
+
+
+def test_backend_defaults_fill_what_the_client_left_out() -> None:
+    """`build_chat_request` sends, and `new_response` reports, the same value for each sampling setting
+    and function tool `strict` the client omitted; a value the client gave (0 included) wins."""
+    tools = [{"type": "function", "name": "a"}, {"type": "function", "name": "b", "strict": True}]
+    keys = ("temperature", "top_p", "presence_penalty", "frequency_penalty")
+    tuned = Defaults(0.6, 0.95, 0.25, -0.5, strict_tools=False)
+    cases = [
+        ({}, OPENAI_DEFAULTS, (1.0, 1.0, 0.0, 0.0), [True, True]),
+        ({}, tuned, (0.6, 0.95, 0.25, -0.5), [False, True]),
+        ({"temperature": 0, "presence_penalty": 0}, tuned, (0.0, 0.95, 0.0, -0.5), [False, True]),
+    ]
+    for given, defaults, expected, strict in cases:
+        req = parse({"model": "m", "input": "hi", "tools": tools, **given})
+        tm = ToolMap(req.tools, strict_default=defaults.strict_tools)
+        sent = orjson.loads(msgspec.json.encode(build_chat_request(req, b"[]", tm, defaults)))
+        reported = orjson.loads(msgspec.json.encode(new_response(req, RID, 0, defaults)))
+        assert tuple(sent[k] for k in keys) == expected == tuple(reported[k] for k in keys)
+        assert [t["function"]["strict"] for t in sent["tools"]] == strict
+        assert [t["strict"] for t in reported["tools"]] == strict
+        assert "max_tokens" not in sent and reported["max_output_tokens"] is None
