@@ -46,6 +46,7 @@ from responses_gateway.translate.compaction import (
     chunk_text,
     retained_user_messages,
 )
+from responses_gateway.translate.defaults import Defaults, sampling
 from responses_gateway.translate.request import messages_json
 from responses_gateway.translate.response import new_response, read_usage
 
@@ -61,6 +62,7 @@ class _Compacted:
     retained: list[Message]
     item: Compaction
     usage: Usage
+    defaults: Defaults  # the backend's, for settings a compaction turn's request left out
 
 
 async def compact(
@@ -107,9 +109,8 @@ async def compaction_turn(
         instructions=req.instructions,
         previous_response_id=req.previous_response_id,
     )
-    done = await _compact(service, inner, ctx, history)
-    defaults = service.defaults_for(service.upstream.backend_for(req.model))
-    response = new_response(req, done.response_id, done.created_at, defaults)
+    done = await _compact(service, inner, ctx, history, settings=req)
+    response = new_response(req, done.response_id, done.created_at, done.defaults)
     response.store = False
     started = msgspec.structs.replace(response)  # the `in_progress` snapshot the first events carry
     response.status, response.completed_at = "completed", done.created_at
@@ -126,8 +127,15 @@ async def compaction_turn(
 
 
 async def _compact(
-    service: ResponsesService, req: CompactRequest, ctx: RequestContext, history: Sequence[bytes] | None
+    service: ResponsesService,
+    req: CompactRequest,
+    ctx: RequestContext,
+    history: Sequence[bytes] | None,
+    *,
+    settings: CreateRequest | None = None,
 ) -> _Compacted:
+    """The summary of a context, sealed. With `settings` (a compaction turn, whose Response reports
+    them) its sampling settings, or the backend's defaults for those it omits, are sent too."""
     cipher = service.compaction_cipher
     if cipher is None:
         raise InvalidRequest(
@@ -148,12 +156,16 @@ async def _compact(
     current, _ = await service.rendered(service.restored(items, ctx), backend)
     messages = messages_json(req.instructions, history, [*current, UserMessage(SUMMARY_PROMPT)])
     body = ChatRequest(model=req.model, messages=msgspec.Raw(messages), stream=True)
+    defaults = service.defaults_for(backend)
+    if settings is not None:
+        values = sampling(settings, defaults)
+        body.temperature, body.top_p, body.presence_penalty, body.frequency_penalty = values
     summary, usage = await _summarise(service, backend, body, ctx)
     created_at = int(service.clock())
     token = cipher.seal(_encode(Sealed(summary=summary, model=req.model, created_at=created_at)), ctx.owner)
     item = Compaction(encrypted_content=token, id=item_id("cmp", response_id, 0))
     retained = retained_user_messages(history, items, response_id)
-    return _Compacted(response_id, created_at, retained, item, usage)
+    return _Compacted(response_id, created_at, retained, item, usage, defaults)
 
 
 async def _summarise(

@@ -224,10 +224,11 @@ def test_a_create_ending_with_a_compaction_trigger(keyed_gateway: Gateway, echo:
     (item,) = response["output"]
     assert item["type"] == "compaction" and item["encrypted_content"].startswith("rgwc1:")
     assert response["usage"]["output_tokens"] == len(SUMMARY.split())
-    assert echo.chat_requests()[-1]["body"]["messages"] == [
-        *_history(),
-        {"role": "user", "content": SUMMARY_PROMPT},
-    ]
+    sent = echo.chat_requests()[-1]["body"]
+    assert sent["messages"] == [*_history(), {"role": "user", "content": SUMMARY_PROMPT}]
+    # the Response reports the sampling settings the summarising request was given (backend defaults)
+    sampling = ("temperature", "top_p", "presence_penalty", "frequency_penalty")
+    assert tuple(sent[k] for k in sampling) == tuple(response[k] for k in sampling) == (1.0, 1.0, 0.0, 0.0)
     with pytest.raises(openai.NotFoundError):  # never stored
         client.responses.retrieve(response["id"])
     # streamed: the standard events around the one item, in sequence

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from responses_gateway.protocol.request import CreateRequest
+
 
 @dataclass(frozen=True, slots=True)
 class Defaults:
@@ -20,3 +22,13 @@ class Defaults:
 
 
 OPENAI_DEFAULTS = Defaults()  # OpenAI's own, the config's defaults too
+
+
+def sampling(req: CreateRequest, d: Defaults) -> tuple[float, float, float, float]:
+    """(temperature, top_p, presence_penalty, frequency_penalty): the request's, else `d`'s."""
+    return (
+        d.temperature if req.temperature is None else req.temperature,
+        d.top_p if req.top_p is None else req.top_p,
+        d.presence_penalty if req.presence_penalty is None else req.presence_penalty,
+        d.frequency_penalty if req.frequency_penalty is None else req.frequency_penalty,
+    )

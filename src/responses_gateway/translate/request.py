@@ -48,7 +48,7 @@ from responses_gateway.protocol.items import (
 from responses_gateway.protocol.request import CreateRequest
 from responses_gateway.protocol.request import FormatJSONObject as JSONObjectFormat
 from responses_gateway.protocol.request import FormatJSONSchema as JSONSchemaFormat
-from responses_gateway.translate.defaults import OPENAI_DEFAULTS, Defaults
+from responses_gateway.translate.defaults import OPENAI_DEFAULTS, Defaults, sampling
 from responses_gateway.translate.tools import ToolMap, to_chat_call
 
 _encode = msgspec.json.Encoder().encode
@@ -226,18 +226,18 @@ def build_chat_request(
     left out is sent as the backend's configured default (`defaults`), what the Response reports."""
     chat_tools = tool_map.chat_tools()
     choice = tool_map.chat_tool_choice(req.tool_choice)  # a named tool not in tools is a 400
-    d = defaults
+    temperature, top_p, presence_penalty, frequency_penalty = sampling(req, defaults)
     return ChatRequest(
         model=req.model,
         messages=msgspec.Raw(messages),
         stream=True,
         stream_options={"include_usage": True},
-        temperature=d.temperature if req.temperature is None else req.temperature,
-        top_p=d.top_p if req.top_p is None else req.top_p,
+        temperature=temperature,
+        top_p=top_p,
         max_tokens=req.max_output_tokens,
         user=req.user,
-        presence_penalty=d.presence_penalty if req.presence_penalty is None else req.presence_penalty,
-        frequency_penalty=d.frequency_penalty if req.frequency_penalty is None else req.frequency_penalty,
+        presence_penalty=presence_penalty,
+        frequency_penalty=frequency_penalty,
         response_format=_response_format(req),
         reasoning_effort=req.reasoning.effort if req.reasoning is not None else None,
         tools=chat_tools or None,

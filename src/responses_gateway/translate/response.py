@@ -16,7 +16,7 @@ from responses_gateway.protocol.request import (
 )
 from responses_gateway.protocol.response import InputTokensDetails, OutputTokensDetails, Response, Usage
 from responses_gateway.protocol.tools import FunctionTool, Tool
-from responses_gateway.translate.defaults import OPENAI_DEFAULTS, Defaults
+from responses_gateway.translate.defaults import OPENAI_DEFAULTS, Defaults, sampling
 
 log = logging.getLogger("responses_gateway.usage")
 _decode_usage = msgspec.json.Decoder(ChatUsage).decode
@@ -31,7 +31,7 @@ def new_response(
     `build_chat_request` sent it."""
     text = req.text or TextConfig()
     reasoning = req.reasoning or ReasoningConfig()
-    d = defaults
+    temperature, top_p, presence_penalty, frequency_penalty = sampling(req, defaults)
     return Response(
         id=response_id,
         created_at=created_at,
@@ -50,15 +50,15 @@ def new_response(
         safety_identifier=req.safety_identifier,
         service_tier=req.service_tier or "default",
         store=req.store if req.store is not None else True,
-        temperature=d.temperature if req.temperature is None else req.temperature,
+        temperature=temperature,
         text=TextConfig(text.format or FormatText(), text.verbosity),
         tool_choice=req.tool_choice or "auto",
-        tools=reported_tools(req.tools, d.strict_tools) if req.tools else [],
+        tools=reported_tools(req.tools, defaults.strict_tools) if req.tools else [],
         top_logprobs=req.top_logprobs or 0,
-        top_p=d.top_p if req.top_p is None else req.top_p,
+        top_p=top_p,
         truncation=req.truncation or "disabled",
-        presence_penalty=d.presence_penalty if req.presence_penalty is None else req.presence_penalty,
-        frequency_penalty=d.frequency_penalty if req.frequency_penalty is None else req.frequency_penalty,
+        presence_penalty=presence_penalty,
+        frequency_penalty=frequency_penalty,
         user=req.user,
         metadata=req.metadata or {},
     )
