@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.http11 import Request as WebSocketRequest
 
 from responses_gateway.api.capacity import ABORT_EXTENSION, LOST_EXTENSION
 from responses_gateway.config import ServerSettings, Settings
@@ -136,6 +138,17 @@ class GatewayProtocol(HttpToolsProtocol):
             self.transport.close()
 
 
+class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's WebSocket protocol (websockets' sans-I/O one) with the abort extension, with which
+    `api/websocket.py` drops a socket whose client stopped reading."""
+
+    def handle_connect(self, event: WebSocketRequest) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)  # set only when the handshake goes on to the app
+        if scope is not None:
+            scope["extensions"][ABORT_EXTENSION] = {"abort": self.transport.abort}
+
+
 def uvicorn_config(app: ASGIApp, settings: Settings, *, loop: str = "uvloop") -> Config:
     """uvicorn's configuration for the gateway: our protocol, timeouts and graceful shutdown."""
     import uvicorn
@@ -147,6 +160,11 @@ def uvicorn_config(app: ASGIApp, settings: Settings, *, loop: str = "uvloop") ->
         port=server.port,
         loop=loop,
         http=GatewayProtocol.configured(server),
+        ws=GatewayWebSocketProtocol,
+        # WebSocket mode (`websocket.*`): a larger client message closes the socket (1009); pings
+        ws_max_size=settings.websocket.max_message_bytes or settings.limits.max_body_bytes,
+        ws_ping_interval=settings.websocket.ping_interval_seconds or None,
+        ws_ping_timeout=settings.websocket.ping_timeout_seconds,
         lifespan="on",
         access_log=False,
         log_config=None,  # keep our root handler and format for uvicorn's loggers too

@@ -73,6 +73,16 @@ class Upstream(Protocol):
     ) -> AsyncGenerator[ChatChunk, None]: ...
 
 
+class LocalHistory(Protocol):
+    """Responses kept outside the store (a WebSocket's own `store: false` turns, `api/socket_cache.py`)."""
+
+    def chain(self, response_id: str) -> tuple[str | None, list[bytes]] | None:
+        """None when `response_id` is not kept here; else the stored response the kept chain starts
+        from (None: none) and the kept turns' Chat messages, oldest first. ChainIncomplete when a
+        kept turn's kept parent is gone."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class RequestContext:
     owner: str = ""
@@ -175,14 +185,19 @@ class ResponsesService:
 
     # -- create: prepare --------------------------------------------------------------------------
 
-    async def prepare(self, req: CreateRequest, ctx: RequestContext) -> Prepared:
-        """Read the history (one store call), resolve item references, build the chat body."""
+    async def prepare(
+        self, req: CreateRequest, ctx: RequestContext, *, local: LocalHistory | None = None
+    ) -> Prepared:
+        """Read the history (one store call), resolve item references, build the chat body. `local`:
+        where `previous_response_id` is looked up before the store (a WebSocket's own turns)."""
         tools = ToolMap(req.tools, reject_hosted=self.settings.reject_hosted_tools)
         backend = self.upstream.backend_for(req.model)
         prev = req.previous_response_id
         if prev is not None and not is_response_id(prev):
             raise PreviousResponseNotFound(prev)  # not an id of ours: no store holds it, none is asked
-        history = await self._history(prev, ctx) if prev else await self._conversation_history(req, ctx)
+        history = (
+            await self._history(prev, ctx, local) if prev else await self._conversation_history(req, ctx)
+        )
         response_id = new_response_id(prev)
         raw_items = normalize_input(req.input, response_id)
         if self._cipher is not None:
@@ -192,8 +207,14 @@ class ResponsesService:
         messages = messages_json(req.instructions, history, render(items))
         return Prepared(req, response_id, items, build_chat_request(req, messages, tools), backend, tools)
 
-    async def _history(self, prev: str, ctx: RequestContext) -> list[bytes]:
+    async def _history(
+        self, prev: str, ctx: RequestContext, local: LocalHistory | None = None
+    ) -> list[bytes]:
         try:
+            kept = local.chain(prev) if local is not None else None
+            if kept is not None:
+                root, chats = kept
+                return [*(await self._history(root, ctx) if root else ()), *chats]
             history = await self.store.get_history(prev, owner=ctx.owner)
         except ChainIncomplete as exc:
             raise InvalidRequest(
@@ -271,6 +292,20 @@ class ResponsesService:
             return
         assert out.response is not None
         yield [tr.terminal_event(out.response)]
+
+    async def prime(self, p: Prepared, ctx: RequestContext) -> AsyncGenerator[list[Event], None]:
+        """`generate: false` (WebSocket mode): the events of a response settled without calling the
+        model (completed, no output), stored like any other, so that a later turn can continue it.
+        Errors before the first batch are raised."""
+        tr = self._translator(p, events=True)
+        start = tr.start()
+        response, closing = tr.finish(int(self._clock()))
+        await asyncio.shield(self._store_task(p, ctx, response, _encode(response)))
+        yield [*start, *closing, tr.terminal_event(response)]
+
+    def turn_chat(self, p: Prepared, response: Response) -> bytes:
+        """The Chat messages a settled turn adds to the history of its descendants (a store's `chat`)."""
+        return encode_messages(render([*p.input_items, *response.output]))
 
     async def respond(self, p: Prepared, ctx: RequestContext, *, timeout: float | None = None) -> bytes:
         """One create without streaming: the stored response's JSON (no events are built).
