@@ -34,6 +34,7 @@ from responses_gateway.config import ServerSettings, Settings
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
     from uvicorn import Config
+    from uvicorn._types import ASGISendEvent
 
 log = logging.getLogger("responses_gateway.server")
 LISTEN_BACKLOG = 2048  # uvicorn's default
@@ -147,6 +148,13 @@ class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
         scope = getattr(self, "scope", None)  # set only when the handshake goes on to the app
         if scope is not None:
             scope["extensions"][ABORT_EXTENSION] = {"abort": self.transport.abort}
+
+    async def send(self, message: ASGISendEvent) -> None:
+        await super().send(message)
+        if message["type"] == "websocket.http.response.body" and not message.get("more_body", False):
+            # an upgrade refused with an HTTP answer (`edge.deny_websocket`) is a complete exchange:
+            # without this uvicorn logs "ASGI callable returned without completing handshake"
+            self.handshake_complete = True
 
 
 def uvicorn_config(app: ASGIApp, settings: Settings, *, loop: str = "uvloop") -> Config:
