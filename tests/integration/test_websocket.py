@@ -141,6 +141,19 @@ def test_a_failed_continuation_evicts_what_it_continued(gateway: Gateway, echo: 
         assert gone["error"]["code"] == "previous_response_not_found"
 
 
+def test_the_socket_cache_is_bounded_and_a_broken_chain_is_refused(echo: EchoBackend) -> None:
+    with run_gateway(_settings(echo.base_url, websocket={"cache_max_responses": 2})) as gw:
+        with socket(gw.base_url) as ws:
+            r1 = completed(ws, input="one", store=False)
+            r2 = completed(ws, input="two", store=False, previous_response_id=r1["id"])
+            r3 = completed(ws, input="three", store=False, previous_response_id=r2["id"])  # r1 goes
+            broken = error(ws, input="four", store=False, previous_response_id=r3["id"])
+            assert broken["error"]["code"] == "previous_response_not_found"
+            assert "incomplete history" in broken["error"]["message"]
+            gone = error(ws, input="x", store=False, previous_response_id=r1["id"])
+            assert gone["error"]["code"] == "previous_response_not_found"
+
+
 def test_generate_false_keeps_the_state_without_calling_the_model(
     gateway: Gateway, echo: EchoBackend
 ) -> None:
