@@ -331,6 +331,23 @@ def test_an_idle_socket_is_closed_but_not_one_running_a_response(served: Gateway
     assert "idle" in closed.value.rcvd.reason
 
 
+def test_a_client_that_stops_reading_is_dropped_and_its_response_cancelled(echo: EchoBackend) -> None:
+    settings = _settings(echo.base_url, server={"stream_send_timeout_seconds": 1})
+    with run_served_gateway(settings) as gw:
+        with socket(gw.base_url, max_queue=1, compression=None) as ws:  # "x" * N compresses to nothing
+            ws.send(json.dumps({"type": "response.create", "model": "m", "input": "[big:12000000]"}))
+            rid = json.loads(ws.recv(timeout=10))["response"]["id"]
+            # then reads nothing: its small queue fills, then the socket's buffers, then the server's
+            deadline = time.monotonic() + 30
+            while (got := httpx.get(f"{gw.base_url}/responses/{rid}", timeout=10)).status_code != 200:
+                assert time.monotonic() < deadline, "the stalled socket was not dropped"
+                time.sleep(0.3)
+            assert got.json()["status"] == "cancelled"
+            with pytest.raises(ConnectionClosed):
+                while True:
+                    ws.recv(timeout=10)
+
+
 def test_pings_are_answered_and_a_client_that_never_pongs_is_dropped(echo: EchoBackend) -> None:
     websocket = {"ping_interval_seconds": 1, "ping_timeout_seconds": 1, "idle_timeout_seconds": 60}
     with run_served_gateway(_settings(echo.base_url, websocket=websocket)) as gw:
