@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from jsonschema import Draft202012Validator
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
@@ -25,6 +26,8 @@ from tests.support.gateway import Gateway, run_gateway, run_served_gateway
 from tests.support.sse import sse_events
 from tests.support.tenants import KEY_A, KEY_B, auth_block
 from tests.support.ws import completed, create, error, events, socket, ws_url
+
+SPEC = Path(__file__).parents[1] / "fuzz" / "data" / "open-responses-openapi.json"  # the spec, 2026-04-24
 
 
 def _settings(backend_url: str, store: dict[str, Any] | None = None, **blocks: dict[str, Any]) -> Settings:
@@ -107,9 +110,15 @@ def test_store_false_chain_lives_on_its_socket_only(gateway: Gateway, echo: Echo
     assert httpx.get(f"{gateway.base_url}/responses/{r3['id']}", timeout=10).status_code == 404
     with socket(gateway.base_url) as ws:
         gone = error(ws, input="four", store=False, previous_response_id=r3["id"])
+        # the client recovers on the same socket with a new chain
+        completed(ws, input=[{"type": "message", "role": "user", "content": "start again"}], store=False)
+        # an id not even of our shape (the compliance suite's) is not found either, without a store call
+        other = error(ws, input="x", store=False, previous_response_id="resp_openresponses_missing_1")
     assert gone["status"] == 400
     assert gone["error"]["code"] == "previous_response_not_found"
     assert gone["error"]["param"] == "previous_response_id"
+    assert other["error"]["code"] == "previous_response_not_found"
+    assert _users(echo) == ["start again"]
 
 
 def test_a_failed_continuation_evicts_what_it_continued(gateway: Gateway, echo: EchoBackend) -> None:
@@ -190,9 +199,11 @@ def test_errors_are_messages_and_the_socket_stays_open(gateway: Gateway) -> None
         assert no_model["status"] == 400 and no_model["error"]["param"] == "model"
         background = error(ws, input="hi", background=True)
         assert background["error"]["param"] == "background"
-        # every error validates as the spec's WebSocketErrorEvent: a status and a string code
+        # every error validates as the spec's WebSocketErrorEvent (a status, a string code)
+        schemas = json.loads(SPEC.read_text())["components"]["schemas"]
+        validator = Draft202012Validator(schemas["WebSocketErrorEvent"])
         for e in (bad_json, unknown, no_model, background):
-            assert isinstance(e["status"], int) and isinstance(e["error"]["code"], str)
+            validator.validate(e)
         # `stream: true` (the Agents SDK sends it) is accepted; the socket still works
         assert completed(ws, input="still here", stream=True)["status"] == "completed"
 

@@ -14,6 +14,10 @@ In order, reading the headers once:
 4. A `POST` with a body must be `Content-Type: application/json` (415 otherwise): a web page can send
    a "simple" cross-site POST (`text/plain`) without a CORS preflight, never a JSON one.
 
+A WebSocket upgrade (`EdgeGate.websocket`, WebSocket mode on `/v1/responses`) passes steps 1 to 3
+(with no preflight: any `Origin` not allowed is refused); a refusal is an HTTP answer in the same
+envelope (`deny_websocket`).
+
 Routes read the request's context with `request_context(scope)`, which fails (500) if this gate did
 not run: never silently anonymous.
 """
