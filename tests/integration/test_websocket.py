@@ -20,6 +20,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from responses_gateway.config import Settings, settings_from_dict
+from responses_gateway.service import ResponsesService
 from tests.integration.conftest import STORES, store_block
 from tests.support.echo_fixtures import EchoBackend
 from tests.support.gateway import Gateway, run_gateway, run_served_gateway
@@ -206,6 +207,34 @@ def test_errors_are_messages_and_the_socket_stays_open(gateway: Gateway) -> None
             validator.validate(e)
         # `stream: true` (the Agents SDK sends it) is accepted; the socket still works
         assert completed(ws, input="still here", stream=True)["status"] == "completed"
+
+
+def test_a_bug_is_a_500_message_and_the_socket_goes_on(
+    memory_gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prepare = ResponsesService.prepare
+
+    async def buggy(self: ResponsesService, req: Any, *args: Any, **kwargs: Any) -> Any:
+        if req.input == "boom":
+            raise RuntimeError("a bug")
+        return await prepare(self, req, *args, **kwargs)
+
+    monkeypatch.setattr(ResponsesService, "prepare", buggy)
+    with socket(memory_gateway.base_url) as ws:
+        bug = error(ws, input="boom")
+        assert bug["status"] == 500 and bug["error"]["code"] == "internal_error"
+        assert "a bug" not in json.dumps(bug)
+        completed(ws, input="fine")
+
+
+def test_creates_sent_together_run_one_after_another(gateway: Gateway) -> None:
+    with socket(gateway.base_url) as ws:
+        for text in ("[slow:200] first a b", "second", "third"):
+            ws.send(json.dumps({"type": "response.create", "model": "m", "input": text, "store": False}))
+        answers = [events(ws) for _ in range(3)]
+    texts = [a[-1]["response"]["output"][0]["content"][0]["text"] for a in answers]
+    assert texts == ["echo: first a b", "echo: second", "echo: third"]
+    assert all(a[0]["sequence_number"] == 0 for a in answers)
 
 
 def test_a_disconnect_mid_stream_stores_the_response_as_cancelled(gateway: Gateway) -> None:

@@ -262,6 +262,13 @@ class _Socket:
                 self.cache.evict(prev)
             await self.send_text(_of_exception(exc))
             return
+        except Exception:  # a bug: logged, answered as HTTP answers it (a 500), and the socket goes on
+            log.exception("unexpected error on a WebSocket create")
+            if prev is not None:
+                self.cache.evict(prev)
+            message = "The gateway had an internal error; it has been logged."
+            await self.send_text(error_message(500, "server_error", "internal_error", message))
+            return
         last = await self._stream(stream)
         if isinstance(last, ResponseCompleted | ResponseIncomplete):
             response = last.response
