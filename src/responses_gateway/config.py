@@ -341,6 +341,7 @@ class WebSocketSettings(_Model):
     max_message_bytes: int | None = Field(default=None, ge=1024)  # None: limits.max_body_bytes
     cache_max_responses: int = Field(default=256, ge=0)  # store:false responses kept per socket (0: none)
     cache_max_bytes: int = Field(default=4 * MiB, ge=0)  # their Chat history bytes per socket; oldest evicted
+    per_message_deflate: bool = True  # compression when the client offers it (about 35 KiB more a socket)
 
 
 class Settings(_Model):

@@ -173,6 +173,7 @@ def uvicorn_config(app: ASGIApp, settings: Settings, *, loop: str = "uvloop") ->
         ws_max_size=settings.websocket.max_message_bytes or settings.limits.max_body_bytes,
         ws_ping_interval=settings.websocket.ping_interval_seconds or None,
         ws_ping_timeout=settings.websocket.ping_timeout_seconds,
+        ws_per_message_deflate=settings.websocket.per_message_deflate,
         lifespan="on",
         access_log=False,
         log_config=None,  # keep our root handler and format for uvicorn's loggers too

@@ -334,6 +334,7 @@ def test_sockets_beyond_the_cap_are_refused_and_counted(served: Gateway) -> None
     with socket(served.base_url) as a, socket(served.base_url) as b, socket(served.base_url) as c:
         for ws in (a, b, c):
             completed(ws, input="hi")
+            assert [e.name for e in ws.protocol.extensions] == ["permessage-deflate"]  # by default
         with pytest.raises(InvalidStatus) as busy:
             with socket(served.base_url):
                 pass
@@ -389,9 +390,15 @@ def test_a_client_that_stops_reading_is_dropped_and_its_response_cancelled(echo:
 
 
 def test_pings_are_answered_and_a_client_that_never_pongs_is_dropped(echo: EchoBackend) -> None:
-    websocket = {"ping_interval_seconds": 1, "ping_timeout_seconds": 1, "idle_timeout_seconds": 60}
+    websocket = {
+        "ping_interval_seconds": 1,
+        "ping_timeout_seconds": 1,
+        "idle_timeout_seconds": 60,
+        "per_message_deflate": False,
+    }
     with run_served_gateway(_settings(echo.base_url, websocket=websocket)) as gw:
         with socket(gw.base_url) as ws:
+            assert ws.protocol.extensions == []  # the client offered compression; declined
             assert ws.ping().wait(10)  # the client's ping gets its pong
             time.sleep(3)  # the server's pings are answered by the client: still open
             completed(ws, input="alive")
