@@ -15,6 +15,7 @@ from agents import Agent, ModelSettings, function_tool, set_tracing_disabled
 from agents.responses_websocket_session import responses_websocket_session
 from openai import AsyncOpenAI, OpenAI
 
+from responses_gateway.api.socket_cache import SocketCache
 from tests.support.echo_fixtures import EchoBackend
 from tests.support.gateway import Gateway, gateway_settings, run_gateway
 from tests.tools.test_codex import Codex, _ok
@@ -24,6 +25,22 @@ from tests.tools.test_codex import Codex, _ok
 def gw(echo: EchoBackend) -> Iterator[Gateway]:
     with run_gateway(gateway_settings(echo.base_url)) as gateway:
         yield gateway
+
+
+@pytest.fixture
+def continued(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """One entry per `previous_response_id` looked up in a socket's cache (the gateway runs in this
+    process): True when the socket kept it (a `store: false` chain continued on the socket)."""
+    found: list[bool] = []
+    chain = SocketCache.chain
+
+    def recording(self: SocketCache, response_id: str) -> tuple[str | None, list[bytes]] | None:
+        kept = chain(self, response_id)
+        found.append(kept is not None)
+        return kept
+
+    monkeypatch.setattr(SocketCache, "chain", recording)
+    return found
 
 
 def _http_creates(gateway: Gateway) -> int:
@@ -100,7 +117,7 @@ def test_openai_sdk_sync_connect(gw: Gateway, echo: EchoBackend) -> None:
     ]
 
 
-async def test_agents_sdk_websocket_transport(gw: Gateway, echo: EchoBackend) -> None:
+async def test_agents_sdk_websocket_transport(gw: Gateway, echo: EchoBackend, continued: list[bool]) -> None:
     set_tracing_disabled(True)
     ran: list[int] = []
 
@@ -138,6 +155,7 @@ async def test_agents_sdk_websocket_transport(gw: Gateway, echo: EchoBackend) ->
         "user",
     ]
     assert len(echo.chat_requests()) == 4
+    assert continued == [True, True, True]  # the tool output's turn, r2 and r3: on the socket's chain
     assert _http_creates(gw) == 0
 
 
@@ -167,7 +185,7 @@ request_max_retries = 0
     return Codex(binary, home, workdir)
 
 
-def test_codex_over_websocket(ws_codex: Codex, gw: Gateway, echo: EchoBackend) -> None:
+def test_codex_over_websocket(ws_codex: Codex, gw: Gateway, echo: EchoBackend, continued: list[bool]) -> None:
     # a turn with a tool call: prewarm (generate: false), the turn, the tool output, each chained
     assert _ok(ws_codex.exec("[call:get_goal {}] hi")).startswith("tool said: ")
     first, second = (r["body"] for r in echo.chat_requests())
@@ -175,6 +193,8 @@ def test_codex_over_websocket(ws_codex: Codex, gw: Gateway, echo: EchoBackend) -
     msgs = second["messages"]
     assert msgs[-2]["tool_calls"][0]["function"]["name"] == "get_goal"
     assert msgs[-1]["role"] == "tool" and json.loads(msgs[-1]["content"]).keys() >= {"goal"}
+    # the turn continued the prewarm, the tool output continued the turn: both from the socket
+    assert continued == [True, True]
     # a new process resumes on a new socket
     assert _ok(ws_codex.exec("resume", "--last", "again please")) == "echo: again please"
     (role, answer), last = _history(echo)[-2:]
