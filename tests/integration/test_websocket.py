@@ -351,12 +351,21 @@ def test_sockets_beyond_the_cap_are_refused_and_counted(served: Gateway) -> None
         completed(ws, input="room again")
 
 
-def test_a_message_too_big_closes_the_socket(served: Gateway) -> None:
-    with socket(served.base_url) as ws:
+def test_a_message_too_big_closes_the_socket(served: Gateway, echo: EchoBackend) -> None:
+    with socket(served.base_url) as ws:  # refused by the server protocol (ws_max_size)
         ws.send(json.dumps({"type": "response.create", "model": "m", "input": "x" * 5000}))
         with pytest.raises(ConnectionClosed) as closed:
             ws.recv(timeout=10)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+    # under a server that does not bound it, the handler does
+    with run_gateway(_settings(echo.base_url, websocket={"max_message_bytes": 4096})) as gw:
+        with socket(gw.base_url) as ws:
+            completed(ws, input="small")
+            ws.send(json.dumps({"type": "response.create", "model": "m", "input": "x" * 5000}))
+            with pytest.raises(ConnectionClosed) as closed:
+                ws.recv(timeout=10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+        assert "max_message_bytes" in closed.value.rcvd.reason
 
 
 def test_an_idle_socket_is_closed_but_not_one_running_a_response(served: Gateway) -> None:

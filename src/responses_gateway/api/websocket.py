@@ -152,6 +152,7 @@ class _Socket:
         self.max_bytes = state.capacity.max_message_bytes
         self.inbox: asyncio.Queue[Message] = asyncio.Queue(maxsize=1)
         self.gone = False  # the client disconnected
+        self.closed = False  # we closed the socket
         self.task: asyncio.Task[Any] | None = None
         self.sends: _SendWatch | None = None
 
@@ -173,6 +174,8 @@ class _Socket:
                     await self._close(IDLE_CLOSE, "idle timeout (websocket.idle_timeout_seconds)")
                     return
                 await self._handle(message)
+                if self.closed:
+                    return
         except OSError:  # a send to a socket already closed (uvicorn's ClientDisconnected): gone
             return
         except asyncio.CancelledError:
@@ -204,6 +207,7 @@ class _Socket:
                 return
 
     async def _close(self, code: int, reason: str) -> None:
+        self.closed = True
         await self._send({"type": "websocket.close", "code": code, "reason": reason})
 
     async def send_text(self, text: str) -> None:
