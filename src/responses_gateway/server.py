@@ -13,6 +13,11 @@ request's headers have arrived, so idle sockets are never refused. `GatewayProto
 - the `responses_gateway.abort` scope extension, with which `api/hot.py` drops a stream whose
   client stopped reading (uvicorn's own close would wait for the unread bytes to be sent).
 It relies on uvicorn's `HttpToolsProtocol` internals (pinned in pyproject.toml).
+
+WebSocket mode (`api/websocket.py`): an upgrade is handed by `GatewayProtocol` (uvicorn's own
+`handle_websocket_upgrade`) to `GatewayWebSocketProtocol`, uvicorn's protocol over websockets'
+sans-I/O one, configured from `websocket.*` (message size, pings, compression), with the abort
+extension too. Open sockets count in `server.max_connections`.
 """
 
 from __future__ import annotations
