@@ -80,8 +80,7 @@ def run_served_gateway(settings: Settings) -> Iterator[Gateway]:
     from responses_gateway.server import uvicorn_config
 
     server = settings.server.model_copy(update={"host": "127.0.0.1", "port": 0})
-    settings = settings.model_copy(update={"server": server})
+    settings = settings.model_copy(update={"server": server, "log_level": "warning"})
     config = uvicorn_config(create_app(settings), settings, loop="asyncio")
-    config.log_level = "warning"
     with serving(config) as (srv, root):
         yield Gateway(base_url=f"{root}/v1", root_url=root, settings=settings, server=srv)
