@@ -16,6 +16,7 @@ from responses_gateway.api.edge import EdgeGate
 from responses_gateway.api.error_handlers import EXCEPTION_HANDLERS, unrouted
 from responses_gateway.api.hot import hot_route, serve_hot
 from responses_gateway.api.routes import ROUTES, AppState
+from responses_gateway.api.websocket import serve_websocket
 from responses_gateway.background import BackgroundRunner
 from responses_gateway.config import Settings
 from responses_gateway.metrics import Metrics, MetricsMiddleware
@@ -38,13 +39,20 @@ class GatewayApp(Starlette):
         edge = self.edge
         if edge is not None and scope["type"] == "http":
             await edge(scope, receive, send)
+        elif edge is not None and scope["type"] == "websocket":
+            await edge.websocket(scope, receive, send)
         else:
             await self.dispatch(scope, receive, send)
 
     async def dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """A request that passed the edge: a hot route, else Starlette."""
-        if scope["type"] == "http" and not scope.get("root_path"):
+        """A request that passed the edge: a hot route, a WebSocket (`api/websocket.py`), else Starlette."""
+        if scope["type"] == "websocket":
             state: AppState | None = getattr(self.state, "gateway", None)
+            if state is not None:
+                await serve_websocket(state, scope, receive, send)
+                return
+        if scope["type"] == "http" and not scope.get("root_path"):
+            state = getattr(self.state, "gateway", None)
             hot = hot_route(scope) if state is not None else None
             if hot is not None:
                 assert state is not None

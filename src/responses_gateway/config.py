@@ -45,6 +45,7 @@ __all__ = [
     "ServerSettings",
     "Settings",
     "TenantLimits",
+    "WebSocketSettings",
     "expand_vars",
     "load_settings",
     "redacted",
@@ -378,6 +379,20 @@ class FileInputSettings(_Model):
         return v
 
 
+class WebSocketSettings(_Model):
+    """WebSocket mode on `/v1/responses` (`api/websocket.py`, docs/API.md "WebSocket mode")."""
+
+    enabled: bool = True  # false: an upgrade on /v1/responses is answered 404
+    max_sockets: int = Field(default=500, ge=1)  # open sockets per process; beyond it the upgrade gets 503
+    idle_timeout_seconds: float = Field(default=300.0, gt=0)  # no message and no response running: closed
+    ping_interval_seconds: float = Field(default=20.0, ge=0)  # server pings (0: none); unanswered: closed
+    ping_timeout_seconds: float = Field(default=20.0, gt=0)  # a ping not answered within it closes the socket
+    max_message_bytes: int | None = Field(default=None, ge=1024)  # None: limits.max_body_bytes
+    cache_max_responses: int = Field(default=256, ge=0)  # store:false responses kept per socket (0: none)
+    cache_max_bytes: int = Field(default=4 * MiB, ge=0)  # their Chat history bytes per socket; oldest evicted
+    per_message_deflate: bool = True  # compression when the client offers it (about 35 KiB more a socket)
+
+
 class Settings(_Model):
     server: ServerSettings = Field(default_factory=ServerSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
@@ -385,6 +400,7 @@ class Settings(_Model):
     backends: list[BackendSettings] = Field(default_factory=list)
     response_api: ResponseAPISettings = Field(default_factory=ResponseAPISettings)
     files: FileInputSettings = Field(default_factory=FileInputSettings)
+    websocket: WebSocketSettings = Field(default_factory=WebSocketSettings)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     ui: UISettings = Field(default_factory=UISettings)
 

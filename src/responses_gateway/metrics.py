@@ -18,6 +18,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -112,6 +113,12 @@ class Metrics:
             "Store calls that failed (answered 503), by operation.",
             ["op"],
             registry=self.registry,
+        )
+        self.websockets_open = Gauge(
+            "gateway_websockets_open",
+            "WebSocket connections open on /v1/responses (WebSocket mode).",
+            registry=self.registry,
+            multiprocess_mode="livesum",
         )
         # (route, method, status) -> the bound counter and histogram children: `.labels()` takes a lock
         # and builds a key on every call, so each label set is bound once and reused

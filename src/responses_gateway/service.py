@@ -80,6 +80,16 @@ class Upstream(Protocol):
     ) -> AsyncGenerator[ChatChunk, None]: ...
 
 
+class LocalHistory(Protocol):
+    """Responses kept outside the store (a WebSocket's own `store: false` turns, `api/socket_cache.py`)."""
+
+    def chain(self, response_id: str) -> tuple[str | None, list[bytes]] | None:
+        """None when `response_id` is not kept here; else the stored response the kept chain starts
+        from (None: none) and the kept turns' Chat messages, oldest first. ChainIncomplete when a
+        kept turn's kept parent is gone."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class RequestContext:
     owner: str = ""
@@ -192,15 +202,20 @@ class ResponsesService:
 
     # -- create: prepare --------------------------------------------------------------------------
 
-    async def prepare(self, req: CreateRequest, ctx: RequestContext) -> Prepared:
-        """Read the history (one store call), resolve item references, build the chat body."""
+    async def prepare(
+        self, req: CreateRequest, ctx: RequestContext, *, local: LocalHistory | None = None
+    ) -> Prepared:
+        """Read the history (one store call), resolve item references, build the chat body. `local`:
+        where `previous_response_id` is looked up before the store (a WebSocket's own turns)."""
         backend = self.upstream.backend_for(req.model)
         defaults = self.defaults_for(backend)
         tools = ToolMap(
             req.tools, reject_hosted=self.settings.reject_hosted_tools, strict_default=defaults.strict_tools
         )
         prev = req.previous_response_id
-        history = await self.chain(prev, ctx) if prev else await self.conversation_history(req, ctx, backend)
+        history = (
+            await self.chain(prev, ctx, local) if prev else await self.conversation_history(req, ctx, backend)
+        )
         response_id = new_response_id(prev)
         items = await self.input_items(req.input, response_id, ctx)
         check_tool_outputs(items, history)
@@ -251,14 +266,21 @@ class ResponsesService:
             files = await self.files.convert(items, backend.file_inputs, backend.name, param)
             return render(items, files), files
 
-    async def chain(self, prev: str, ctx: RequestContext) -> list[bytes]:
-        """The stored Chat history of `prev` and its ancestors (one store call), owner-checked."""
+    async def chain(self, prev: str, ctx: RequestContext, local: LocalHistory | None = None) -> list[bytes]:
+        """The Chat history of `prev` and its ancestors (one store call), owner-checked; `local` holds
+        a socket's own `store: false` turns (WebSocket mode)."""
         if not is_response_id(prev):
             raise PreviousResponseNotFound(prev)  # not an id of ours: no store holds it, none is asked
-        return await self._history(prev, ctx)
+        return await self._history(prev, ctx, local)
 
-    async def _history(self, prev: str, ctx: RequestContext) -> list[bytes]:
+    async def _history(
+        self, prev: str, ctx: RequestContext, local: LocalHistory | None = None
+    ) -> list[bytes]:
         try:
+            kept = local.chain(prev) if local is not None else None
+            if kept is not None:
+                root, chats = kept
+                return [*(await self._history(root, ctx) if root else ()), *chats]
             history = await self.store.get_history(prev, owner=ctx.owner)
         except ChainIncomplete as exc:
             raise InvalidRequest(
@@ -343,6 +365,20 @@ class ResponsesService:
             return
         assert out.response is not None
         yield [tr.terminal_event(out.response)]
+
+    async def prime(self, p: Prepared, ctx: RequestContext) -> AsyncGenerator[list[Event], None]:
+        """`generate: false` (WebSocket mode): the events of a response settled without calling the
+        model (completed, no output), stored like any other, so that a later turn can continue it.
+        Errors before the first batch are raised."""
+        tr = self._translator(p, events=True)
+        start = tr.start()
+        response, closing = tr.finish(int(self._clock()))
+        await asyncio.shield(self._store_task(p, ctx, response, _encode(response)))
+        yield [*start, *closing, tr.terminal_event(response)]
+
+    def turn_chat(self, p: Prepared, response: Response) -> bytes:
+        """The Chat messages a settled turn adds to the history of its descendants (a store's `chat`)."""
+        return encode_messages(render([*(p.context or p.input_items), *response.output], p.files))
 
     async def respond(self, p: Prepared, ctx: RequestContext, *, timeout: float | None = None) -> bytes:
         """One create without streaming: the stored response's JSON (no events are built).
@@ -452,9 +488,7 @@ class ResponsesService:
             previous_response_id=p.req.previous_response_id,
             response=body,
             input_items=_encode(p.input_items),
-            chat=PENDING_CHAT
-            if response.status in UNSETTLED
-            else encode_messages(render([*(p.context or p.input_items), *response.output], p.files)),
+            chat=PENDING_CHAT if response.status in UNSETTLED else self.turn_chat(p, response),
             owner=ctx.owner,
             created_at=response.created_at,
         )

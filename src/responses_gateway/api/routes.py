@@ -123,14 +123,27 @@ async def create(
     if not prepared.stream:
         await state.limiter.admit(ctx.owner, stream=False)
         return await service.respond(prepared, ctx, timeout=capacity.request_timeout)
-    capacity.streams.take()
+    return await open_stream(state, service.stream(prepared, ctx), ctx)
+
+
+async def open_stream(
+    state: AppState, events: AsyncGenerator[list[Event], None], ctx: RequestContext
+) -> EventStream:
+    """`events` (not started) as a stream holding one of the process's stream slots and, with
+    `limits.concurrent_streams`, one of its tenant's (taken here: a 503 / 429 before they start),
+    with its first batch read (errors before it are raised)."""
+    streams = state.capacity.streams
     try:
-        slot = await state.limiter.admit(ctx.owner, stream=True)
+        streams.take()
+        try:
+            slot = await state.limiter.admit(ctx.owner, stream=True)
+        except BaseException:
+            streams.release()
+            raise
     except BaseException:
-        capacity.streams.release()
+        await events.aclose()
         raise
-    events = service.stream(prepared, ctx)
-    events = capacity.streams.hold(events if slot is None else holding(slot, events))
+    events = streams.hold(events if slot is None else holding(slot, events))
     try:
         first = await anext(events)
     except BaseException:
