@@ -23,6 +23,7 @@ import pytest
 from responses_gateway.config import settings_from_dict
 from tests.support.echo_fixtures import EchoBackend
 from tests.support.gateway import Gateway, run_gateway
+from tests.support.ws import completed, socket
 from tests.tools.sse import post_events
 
 SAMPLING = ("temperature", "top_p", "presence_penalty", "frequency_penalty")
@@ -141,6 +142,18 @@ def test_configured_backend_defaults_are_sent_and_reported(tuned_gateway: Gatewa
     sent = _sent(echo, "other-backend")
     assert tuple(sent[k] for k in SAMPLING) == OPENAI == _reported(plain)
     assert _strict(sent["tools"]) == [True] == _strict(plain["tools"])
+
+
+def test_websocket_creates_report_what_was_sent(tuned_gateway: Gateway, echo: EchoBackend) -> None:
+    with socket(tuned_gateway.base_url) as ws:
+        tuned = completed(ws, model="tuned-model", input="ws-tuned", tools=TOOLS[:1])
+        plain = completed(ws, model="qwen3", input="ws-plain", tools=TOOLS[:1], store=False)
+    for resp, marker, values, strict in ((tuned, "ws-tuned", tuple(TUNED[k] for k in SAMPLING), False),
+                                         (plain, "ws-plain", OPENAI, True)):  # fmt: skip
+        sent = _sent(echo, marker)
+        assert tuple(sent[k] for k in SAMPLING) == values == _reported(resp)
+        assert _strict(sent["tools"]) == [strict] == _strict(resp["tools"])
+    assert _reported(_get(tuned_gateway, tuned["id"])) == _reported(tuned)
 
 
 def test_set_settings_win_over_backend_defaults(tuned_gateway: Gateway, echo: EchoBackend) -> None:
