@@ -20,10 +20,11 @@ ABORT_EXTENSION = "responses_gateway.abort"
 LOST_EXTENSION = "responses_gateway.on_lost"
 
 
-class StreamSlots:
-    """Counts the open SSE streams of this process; `take` refuses one over `limit` (a 503)."""
+class _Slots:
+    """Counts what this process has open; `take` refuses one over `limit` (a 503 saying `busy`)."""
 
     __slots__ = ("limit", "open")
+    BUSY = ""  # the 503's message, formatted with the limit
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -31,14 +32,18 @@ class StreamSlots:
 
     def take(self) -> None:
         if self.open >= self.limit:
-            raise ServerBusy(
-                f"This gateway process has too many open streams (server.max_streams: {self.limit}); "
-                "retry shortly."
-            )
+            raise ServerBusy(self.BUSY.format(limit=self.limit))
         self.open += 1
 
     def release(self) -> None:
         self.open -= 1
+
+
+class StreamSlots(_Slots):
+    """The open SSE streams of this process (`server.max_streams`)."""
+
+    __slots__ = ()
+    BUSY = "This gateway process has too many open streams (server.max_streams: {limit}); retry shortly."
 
     async def hold(self, events: AsyncGenerator[list[Event], None]) -> AsyncGenerator[list[Event], None]:
         """`events`, holding a slot (already taken) until they end or are closed."""
@@ -50,25 +55,14 @@ class StreamSlots:
             await events.aclose()
 
 
-class SocketSlots:
-    """Counts the open WebSockets of this process; `take` refuses one over `limit` (a 503)."""
+class SocketSlots(_Slots):
+    """The open WebSockets of this process (`websocket.max_sockets`)."""
 
-    __slots__ = ("limit", "open")
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.open = 0
-
-    def take(self) -> None:
-        if self.open >= self.limit:
-            raise ServerBusy(
-                f"This gateway process has too many open WebSockets (websocket.max_sockets: {self.limit}); "
-                "retry shortly, or use HTTP."
-            )
-        self.open += 1
-
-    def release(self) -> None:
-        self.open -= 1
+    __slots__ = ()
+    BUSY = (
+        "This gateway process has too many open WebSockets (websocket.max_sockets: {limit}); "
+        "retry shortly, or use HTTP."
+    )
 
 
 @dataclass(frozen=True, slots=True)
