@@ -40,8 +40,9 @@ class Codex:
         )
 
 
-@pytest.fixture
-def codex(tool_gateway: Gateway, node_modules: Path, tmp_path: Path) -> Codex:
+def make_codex(base_url: str, node_modules: Path, tmp_path: Path, provider_extra: str = "") -> Codex:
+    """Codex CLI with a fresh home whose one provider is the gateway at `base_url` (no retries);
+    `provider_extra`: more lines of that provider's table (e.g. `supports_websockets = true`)."""
     binary = node_modules / ".bin" / "codex"
     if not binary.exists():
         pytest.fail("node_modules/.bin/codex is missing: run `make node-deps`")
@@ -56,13 +57,18 @@ sandbox_mode = "read-only"
 
 [model_providers.gateway]
 name = "Gateway"
-base_url = "{tool_gateway.base_url}"
+base_url = "{base_url}"
 env_key = "GATEWAY_API_KEY"
 wire_api = "responses"
-stream_max_retries = 0
+{provider_extra}stream_max_retries = 0
 request_max_retries = 0
 """)
     return Codex(binary, home, workdir)
+
+
+@pytest.fixture
+def codex(tool_gateway: Gateway, node_modules: Path, tmp_path: Path) -> Codex:
+    return make_codex(tool_gateway.base_url, node_modules, tmp_path)
 
 
 def _ok(done: subprocess.CompletedProcess[str]) -> str:

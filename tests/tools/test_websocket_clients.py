@@ -18,7 +18,7 @@ from openai import AsyncOpenAI, OpenAI
 from responses_gateway.api.socket_cache import SocketCache
 from tests.support.echo_fixtures import EchoBackend
 from tests.support.gateway import Gateway, gateway_settings, run_gateway
-from tests.tools.test_codex import Codex, _ok
+from tests.tools.test_codex import Codex, _ok, make_codex
 
 
 @pytest.fixture
@@ -161,28 +161,7 @@ async def test_agents_sdk_websocket_transport(gw: Gateway, echo: EchoBackend, co
 
 @pytest.fixture
 def ws_codex(gw: Gateway, node_modules: Path, tmp_path: Path) -> Codex:
-    binary = node_modules / ".bin" / "codex"
-    if not binary.exists():
-        pytest.fail("node_modules/.bin/codex is missing: run `make node-deps`")
-    home, workdir = tmp_path / "home", tmp_path / "work"
-    (home / ".codex").mkdir(parents=True)
-    workdir.mkdir()
-    (home / ".codex" / "config.toml").write_text(f"""\
-model = "gpt-test"
-model_provider = "gateway"
-approval_policy = "never"
-sandbox_mode = "read-only"
-
-[model_providers.gateway]
-name = "Gateway"
-base_url = "{gw.base_url}"
-env_key = "GATEWAY_API_KEY"
-wire_api = "responses"
-supports_websockets = true
-stream_max_retries = 0
-request_max_retries = 0
-""")
-    return Codex(binary, home, workdir)
+    return make_codex(gw.base_url, node_modules, tmp_path, "supports_websockets = true\n")
 
 
 def test_codex_over_websocket(ws_codex: Codex, gw: Gateway, echo: EchoBackend, continued: list[bool]) -> None:
