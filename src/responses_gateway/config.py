@@ -42,6 +42,7 @@ __all__ = [
     "ServerSettings",
     "Settings",
     "TenantLimits",
+    "TracingSettings",
     "expand_vars",
     "load_settings",
     "redacted",
@@ -329,6 +330,16 @@ class LimitSettings(_Model):
         )
 
 
+class TracingSettings(_Model):
+    """OpenTelemetry tracing (docs/OPERATIONS.md): off by default; when off nothing of OpenTelemetry is
+    imported. Spans go to an OTLP/HTTP (protobuf) collector."""
+
+    enabled: bool = False
+    endpoint: str = "http://127.0.0.1:4318/v1/traces"  # the collector's OTLP/HTTP traces URL
+    service_name: str = Field(default="responses-gateway", min_length=1)
+    sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)  # of the traces this gateway starts
+
+
 class Settings(_Model):
     server: ServerSettings = Field(default_factory=ServerSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
@@ -336,6 +347,8 @@ class Settings(_Model):
     backends: list[BackendSettings] = Field(default_factory=list)
     response_api: ResponseAPISettings = Field(default_factory=ResponseAPISettings)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = "text"
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -366,6 +379,7 @@ _MODELS: tuple[type[_Model], ...] = (
     MemorySettings,
     SQLiteSettings,
     RedisSettings,
+    TracingSettings,
 )
 _ALL_KEYS = sorted({name for model in _MODELS for name in model.model_fields})  # for "did you mean"
 

@@ -40,6 +40,7 @@ from responses_gateway.protocol.request import CreateRequest
 from responses_gateway.protocol.response import Deleted, Response
 from responses_gateway.stores.base import ChainIncomplete, ResponseStore, StoredResponse
 from responses_gateway.stores.conversations import ConversationTooLarge
+from responses_gateway.telemetry import note_create
 from responses_gateway.translate.items import normalize_input, open_reasoning, references, seal_payload
 from responses_gateway.translate.output_items import Sealer
 from responses_gateway.translate.request import (
@@ -184,6 +185,7 @@ class ResponsesService:
             raise PreviousResponseNotFound(prev)  # not an id of ours: no store holds it, none is asked
         history = await self._history(prev, ctx) if prev else await self._conversation_history(req, ctx)
         response_id = new_response_id(prev)
+        note_create(response_id, req.model, backend.name)
         raw_items = normalize_input(req.input, response_id)
         if self._cipher is not None:
             open_reasoning(raw_items, self._cipher.open)
@@ -329,7 +331,9 @@ class ResponsesService:
                     out.deadline.stop()  # the backend is done: what is left is ours to finish
                 response, closing = tr.finish(int(self._clock()))
             except UpstreamError as exc:
-                log.warning("backend failed mid-stream for %s: %s", p.response_id, exc.message)
+                if not exc.logged:  # the upstream client logged the backend's own words already
+                    exc.logged = True
+                    log.warning("backend failed mid-stream for %s: %s", p.response_id, exc.message)
                 out.failure = exc
                 response, closing = tr.fail("server_error", exc.message)
             except (asyncio.CancelledError, GeneratorExit):

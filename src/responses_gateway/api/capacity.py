@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 
+from prometheus_client import Gauge
+
 from responses_gateway.config import Settings
 from responses_gateway.errors import ServerBusy
 from responses_gateway.protocol.events import Event
@@ -23,11 +25,12 @@ LOST_EXTENSION = "responses_gateway.on_lost"
 class StreamSlots:
     """Counts the open SSE streams of this process; `take` refuses one over `limit` (a 503)."""
 
-    __slots__ = ("limit", "open")
+    __slots__ = ("gauge", "limit", "open")
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.open = 0
+        self.gauge: Gauge | None = None  # gateway_streams_open, set by the app
 
     def take(self) -> None:
         if self.open >= self.limit:
@@ -36,9 +39,13 @@ class StreamSlots:
                 "retry shortly."
             )
         self.open += 1
+        if self.gauge is not None:
+            self.gauge.inc()
 
     def release(self) -> None:
         self.open -= 1
+        if self.gauge is not None:
+            self.gauge.dec()
 
     async def hold(self, events: AsyncGenerator[list[Event], None]) -> AsyncGenerator[list[Event], None]:
         """`events`, holding a slot (already taken) until they end or are closed."""
