@@ -115,6 +115,10 @@ class Metrics:
             ["op"],
             registry=self.registry,
         )
+        # (route, method, status) -> the bound counter and histogram children: `.labels()` takes a lock
+        # and builds a key on every call, so each label set is bound once and reused
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        # operations: store retries and round trips, chain depth, backends, streams, background work
         self.store_retries = Counter(
             "gateway_store_retries_total",
             "Store commands tried again after a connection failure or failover (Redis), by operation.",
@@ -178,9 +182,6 @@ class Metrics:
             ["status"],
             registry=self.registry,
         )
-        # (route, method, status) -> the bound counter and histogram children: `.labels()` takes a lock
-        # and builds a key on every call, so each label set is bound once and reused
-        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one HTTP request and record its duration."""
