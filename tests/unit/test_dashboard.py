@@ -69,7 +69,9 @@ def dashboard_expressions(dashboard: dict[str, Any]) -> list[str]:
             query = variable["query"]
             text = query["query"] if isinstance(query, dict) else query
             match = _LABEL_VALUES.search(text)
-            assert match is not None, f"variable {variable['name']}: only label_values(metric, label) is checked"
+            assert match is not None, (
+                f"variable {variable['name']}: only label_values(metric, label) is checked"
+            )
             exprs.append(match.group(1))
     return exprs
 
@@ -80,7 +82,9 @@ def test_metric_name_extraction() -> None:
         'instance=~"$instance"}[$__rate_interval]))) / ignoring(route) sum(up offset 5m) and bool other:name'
     )
     assert metric_names(expr) == {"gateway_request_seconds_bucket", "up", "other:name"}
-    assert metric_names('sum(rate(gateway_requests_total{status=~"5.."}[5m])) * 100') == {"gateway_requests_total"}
+    assert metric_names('sum(rate(gateway_requests_total{status=~"5.."}[5m])) * 100') == {
+        "gateway_requests_total"
+    }
 
 
 def test_every_dashboard_metric_exists_and_every_metric_is_shown() -> None:

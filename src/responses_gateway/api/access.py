@@ -13,6 +13,7 @@ go to the `gateway_store_round_trips` histogram.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -33,14 +34,22 @@ _RESPONSES = "/v1/responses/"
 
 
 def clean(value: str) -> str:
-    """A client-given value as it may appear in a log line: one line, bounded, secrets masked."""
+    """A client-given value as it may be logged: bounded, secrets masked."""
     if len(value) > _MAX_FIELD:
         value = value[:_MAX_FIELD] + "..."
-    if not value.isprintable():
-        value = value.encode("unicode_escape").decode("ascii")
     if _MAYBE_SECRET.search(value):
         value = mask_secrets(value)
     return value
+
+
+def _word(value: str | None) -> str:
+    """A value as one word of a text line: `-` for none, JSON-quoted when it has spaces, quotes or
+    control characters (so a client cannot split or forge a line)."""
+    if value is None:
+        return "-"
+    if value.isprintable() and " " not in value and '"' not in value:
+        return value
+    return json.dumps(value)
 
 
 class AccessLog:
@@ -106,12 +115,12 @@ class AccessLog:
         log.info(
             "%s %s %d %.1fms response_id=%s model=%s backend=%s store_round_trips=%d",
             method,
-            path,
+            _word(path),
             status,
             ms,
-            response_id or "-",
-            model or "-",
-            record.backend or "-",
+            _word(response_id),
+            _word(model),
+            _word(record.backend),
             record.store_round_trips,
             extra={
                 "access": {
