@@ -173,7 +173,9 @@ class BackgroundRunner:
                 await self.service.settled(_SETTLE_WAIT)
             log.info("background response %s cancelled", p.response_id)
         except UpstreamError as exc:  # before the first chunk (later ones are stored as failed)
-            log.warning("background response %s: the backend failed: %s", p.response_id, exc.message)
+            if not exc.logged:  # else the upstream client logged the backend's own words
+                exc.logged = True
+                log.warning("background response %s: the backend failed: %s", p.response_id, exc.message)
             failed = await self._settle(job, "failed", exc.message)
             closing: list[Event] = [ResponseFailed(sequence_number=0, response=failed)]
             job.publish(closing)

@@ -343,6 +343,7 @@ class ResponsesService:
                     self._store_task(p, ctx, cancelled, _encode(cancelled))
                     raise
                 out.failure = out.deadline.error()  # the deadline passed mid-reply: failed, saying so
+                out.failure.logged = True
                 log.warning("%s: %s", p.response_id, out.failure.message)
                 response, closing = tr.fail("server_error", out.failure.message)
             out.response, out.body = response, _encode(response)
