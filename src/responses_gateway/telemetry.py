@@ -55,22 +55,24 @@ def note_create(response_id: str, model: str, backend: str) -> None:
 
 
 class RequestIds:
-    """Makes request ids: `req_` + 12 random hex digits fixed per process + a counter (unique across
-    processes and restarts with overwhelming odds, and cheap: no randomness per request)."""
+    """Makes request ids: `req_` + 12 random hex digits drawn once per process (again in a forked
+    child) + a counter: unique across processes and restarts with overwhelming odds, and cheap (no
+    randomness per request)."""
 
-    __slots__ = ("_counter", "_pid", "_prefix")
+    __slots__ = ("_counter",)
+    _prefix = ""
 
     def __init__(self) -> None:
-        self._pid = 0
-        self._prefix = ""
         self._counter = itertools.count(1)
+        if not RequestIds._prefix:
+            RequestIds._reseed()
+
+    @staticmethod
+    def _reseed() -> None:
+        RequestIds._prefix = "req_" + secrets.token_hex(6)
 
     def make(self) -> str:
-        pid = os.getpid()
-        if pid != self._pid:  # a fresh process (or a fork): its own prefix
-            self._pid = pid
-            self._prefix = "req_" + secrets.token_hex(6)
-        return f"{self._prefix}{next(self._counter):08x}"
+        return f"{RequestIds._prefix}{next(self._counter):08x}"
 
     def accept(self, given: bytes | None) -> str:
         """The client's `X-Request-Id` when it is 1-128 safe characters, else a new id."""
@@ -79,3 +81,6 @@ class RequestIds:
             if _SAFE_ID.fullmatch(value):
                 return value
         return self.make()
+
+
+os.register_at_fork(after_in_child=RequestIds._reseed)

@@ -4,6 +4,7 @@ streams and background work; Redis retries after a restart of the Redis server."
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -96,7 +97,9 @@ def test_background_metrics(gateway: Gateway) -> None:
 
 
 @pytest.mark.redis
-def test_redis_round_trips_and_retries(echo: EchoBackend, tmp_path: Path) -> None:
+def test_redis_round_trips_and_retries(
+    echo: EchoBackend, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     node = start_standalone(tmp_path)  # its own server: this test stops it
     try:
         store = {"store_backend": "redis", "redis": {"address": node.address, "key_prefix": "obs:"}}
@@ -113,6 +116,10 @@ def test_redis_round_trips_and_retries(echo: EchoBackend, tmp_path: Path) -> Non
                 client.responses.retrieve(first.id)  # every attempt fails: retried, then a 503
             assert caught.value.status_code == 503
             samples = scrape(gw)
+            warnings = [
+                r for r in caplog.records if r.levelno >= logging.WARNING and "store" in r.getMessage()
+            ]
+            assert len(warnings) == 1, [r.getMessage() for r in warnings]  # the store failure, once
     finally:
         node.stop()
     assert value(samples, "gateway_store_retries_total", op="get") >= 1

@@ -111,27 +111,23 @@ class AccessLog:
         path = clean(path)
         response_id = clean(response_id) if response_id else None
         model = clean(record.model) if record.model else None
-        ms = round(seconds * 1000, 3)
-        log.info(
-            "%s %s %d %.1fms response_id=%s model=%s backend=%s store_round_trips=%d",
-            method,
-            _word(path),
-            status,
-            ms,
-            _word(response_id),
-            _word(model),
-            _word(record.backend),
-            record.store_round_trips,
-            extra={
-                "access": {
-                    "method": method,
-                    "path": path,
-                    "status": status,
-                    "duration_ms": ms,
-                    "response_id": response_id,
-                    "model": model,
-                    "backend": record.backend,
-                    "store_round_trips": record.store_round_trips,
-                }
-            },
+        backend = record.backend
+        trips = record.store_round_trips
+        ms = seconds * 1000
+        message = (
+            f"{method} {_word(path)} {status} {ms:.1f}ms response_id={_word(response_id)} "
+            f"model={_word(model)} backend={_word(backend)} store_round_trips={trips}"
         )
+        # the record made directly: `log.info` would also walk the stack for the caller's line
+        line = log.makeRecord(log.name, logging.INFO, __file__, 0, message, (), None)
+        line.access = {
+            "method": method,
+            "path": path,
+            "status": status,
+            "duration_ms": round(ms, 3),
+            "response_id": response_id,
+            "model": model,
+            "backend": backend,
+            "store_round_trips": trips,
+        }
+        log.handle(line)
