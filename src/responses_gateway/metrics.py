@@ -125,12 +125,11 @@ class Metrics:
             ["op"],
             registry=self.registry,
         )
-        self.store_round_trips = Histogram(
-            "gateway_store_round_trips",
-            "Store round trips one request made (Redis: network round trips; others: store calls), by route.",
+        self.store_round_trips = Counter(
+            "gateway_store_round_trips_total",
+            "Store round trips of /v1 requests (Redis: network round trips; others: store calls), by route.",
             ["route"],
             registry=self.registry,
-            buckets=(0, 1, 2, 3, 4, 6, 8, 12, 16, 32, 64),
         )
         self.chain_depth = Histogram(
             "gateway_chain_depth",

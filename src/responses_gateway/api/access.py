@@ -8,7 +8,7 @@ request ends (a stream: when the stream ends):
     POST /v1/responses 200 12.3ms response_id=resp_… model=m backend=b store_round_trips=2
 
 (with `log_format: json`, the same fields as JSON keys). The store round trips of the request also
-go to the `gateway_store_round_trips` histogram.
+are added to the `gateway_store_round_trips_total` counter.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class AccessLog:
         self.app = app
         self.metrics = metrics
         self.ids = RequestIds()
-        self._round_trips: dict[str, Any] = {}  # route -> bound histogram child
+        self._round_trips: dict[str, Any] = {}  # route -> bound counter child
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -96,12 +96,13 @@ class AccessLog:
 
     def _done(self, scope: Scope, status: int, seconds: float, record: RequestRecord) -> None:
         path: str = scope["path"]
-        if path.startswith("/v1/"):
+        trips = record.store_round_trips
+        if trips and path.startswith("/v1/"):
             route = route_of(path)
             child = self._round_trips.get(route)
             if child is None:
                 child = self._round_trips[route] = self.metrics.store_round_trips.labels(route)
-            child.observe(record.store_round_trips)
+            child.inc(trips)
         if not log.isEnabledFor(logging.INFO):
             return
         response_id = record.response_id
@@ -112,7 +113,6 @@ class AccessLog:
         response_id = clean(response_id) if response_id else None
         model = clean(record.model) if record.model else None
         backend = record.backend
-        trips = record.store_round_trips
         ms = seconds * 1000
         message = (
             f"{method} {_word(path)} {status} {ms:.1f}ms response_id={_word(response_id)} "
