@@ -45,8 +45,8 @@ def count_round_trips(n: int = 1) -> None:
         record.store_round_trips += n
 
 
-def note_create(response_id: str, model: str, backend: str) -> None:
-    """The response id, model and backend of the current request's create."""
+def note_create(response_id: str | None, model: str, backend: str) -> None:
+    """The response id (None for a pass-through), model and backend of the current request."""
     record = CURRENT.get()
     if record is not None:
         record.response_id = response_id

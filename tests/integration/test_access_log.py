@@ -77,6 +77,12 @@ def test_access_lines_and_request_ids(text_gateway: GatewayProcess) -> None:
     assert re.fullmatch(r"req_[0-9a-f]{20}", made_id), made_id
     too_long = httpx.get(f"{gw.url}/health", headers={"X-Request-Id": "a" * 129})
     assert too_long.headers["x-request-id"].startswith("req_")
+    chat = httpx.post(
+        f"{gw.base_url}/chat/completions",
+        json={"model": "m2", "messages": [{"role": "user", "content": "hi"}]},
+        headers={"X-Request-Id": "chat-1"},
+    )
+    assert chat.status_code == 200 and chat.headers["x-request-id"] == "chat-1"
     ids = {httpx.get(f"{gw.url}/health").headers["x-request-id"] for _ in range(3)}
     assert len(ids) == 3
 
@@ -91,6 +97,13 @@ def test_access_lines_and_request_ids(text_gateway: GatewayProcess) -> None:
     )
     (line,) = _access(lines, "chain-2")
     assert (line["response_id"], line["trips"]) == (second.id, "2")
+    (line,) = _access(lines, "chat-1")  # a pass-through: its model and backend, no response
+    assert (line["path"], line["response_id"], line["model"], line["backend"]) == (
+        "/v1/chat/completions",
+        "-",
+        "m2",
+        "echo",
+    )
     (line,) = _access(lines, made_id)
     assert (line["method"], line["path"], line["status"]) == ("GET", f"/v1/responses/{first.id}", "200")
     assert (line["response_id"], line["model"], line["backend"], line["trips"]) == (first.id, "-", "-", "1")
