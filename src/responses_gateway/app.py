@@ -15,17 +15,17 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from responses_gateway.api.access import AccessLog
 from responses_gateway.api.capacity import Capacity
 from responses_gateway.api.edge import EdgeGate
-from responses_gateway.api.error_handlers import EXCEPTION_HANDLERS
+from responses_gateway.api.error_handlers import EXCEPTION_HANDLERS, unrouted
 from responses_gateway.api.hot import hot_route, serve_hot
 from responses_gateway.api.routes import ROUTES, AppState
+from responses_gateway.api.websocket import serve_websocket
 from responses_gateway.background import BackgroundRunner
 from responses_gateway.config import Settings
 from responses_gateway.metrics import BackendMeter, Metrics, MetricsMiddleware
 from responses_gateway.ratelimit import build_rate_limiter
 from responses_gateway.redaction import mask_url
-from responses_gateway.service import ResponsesService
-from responses_gateway.stores import IN_PROCESS, open_store
-from responses_gateway.stores.base import ResponseStore
+from responses_gateway.service import ResponsesService, Upstream
+from responses_gateway.stores import IN_PROCESS, ResponseStore, open_store
 from responses_gateway.stores.instrumented import InstrumentedStore
 from responses_gateway.upstream._errors import error_kind
 from responses_gateway.upstream.http import HTTPUpstream
@@ -46,16 +46,23 @@ class GatewayApp(Starlette):
     front: ASGIApp | None = None  # the access log (and tracing) around the edge, set by create_app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        front = self.front
+        front, edge = self.front, self.edge
         if front is not None and scope["type"] == "http":
             await front(scope, receive, send)
+        elif edge is not None and scope["type"] == "websocket":
+            await edge.websocket(scope, receive, send)
         else:
             await self.dispatch(scope, receive, send)
 
     async def dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """A request that passed the edge: a hot route, else Starlette."""
-        if scope["type"] == "http" and not scope.get("root_path"):
+        """A request that passed the edge: a hot route, a WebSocket (`api/websocket.py`), else Starlette."""
+        if scope["type"] == "websocket":
             state: AppState | None = getattr(self.state, "gateway", None)
+            if state is not None:
+                await serve_websocket(state, scope, receive, send)
+                return
+        if scope["type"] == "http" and not scope.get("root_path"):
+            state = getattr(self.state, "gateway", None)
             hot = hot_route(scope) if state is not None else None
             if hot is not None:
                 assert state is not None
@@ -71,18 +78,24 @@ def _service(
     metrics: Metrics,
     tracing: Tracing | None,
 ) -> ResponsesService:
-    """The service over the instrumented store (and, with tracing, the traced store and upstream)."""
+    """The service over the instrumented store (with tracing: traced, and the upstream too)."""
     api = settings.response_api
+    timing = (metrics.store_seconds, metrics.store_errors, metrics.chain_depth)
+    instrumented: ResponseStore
+    chat: Upstream = upstream
     if tracing is None:
-        instrumented = InstrumentedStore(
-            store, metrics.store_seconds, metrics.store_errors, metrics.chain_depth
-        )
-        return ResponsesService(instrumented, upstream, api, limits=settings.limits)
-    from responses_gateway.tracing import TracedStore, TracedUpstream
+        instrumented = InstrumentedStore(store, *timing)
+    else:
+        from responses_gateway.tracing import TracedStore, TracedUpstream
 
-    traced = TracedStore(store, metrics.store_seconds, metrics.store_errors, metrics.chain_depth)
-    traced.tracer = tracing.tracer
-    return ResponsesService(traced, TracedUpstream(upstream, tracing.tracer), api, limits=settings.limits)
+        traced = TracedStore(store, *timing)
+        traced.tracer = tracing.tracer
+        instrumented, chat = traced, TracedUpstream(upstream, tracing.tracer)
+    if settings.ui.enabled:  # Redis keeps an index of recent responses for /ui (stores/recent.py)
+        from responses_gateway.stores.recent import with_recent_index
+
+        instrumented = with_recent_index(instrumented, store, settings.ui.recent_limit)
+    return ResponsesService(instrumented, chat, api, limits=settings.limits, files=settings.files)
 
 
 async def _drain(service: ResponsesService, grace: float) -> None:
@@ -159,13 +172,19 @@ def create_app(
             if tracing is not None:
                 tracing.shutdown()
 
+    routes = list(ROUTES)
+    if settings.ui.enabled:
+        from responses_gateway.api.ui import ui_routes
+
+        routes += ui_routes(settings.ui)
     app = GatewayApp(
-        routes=ROUTES,
+        routes=routes,
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[Middleware(MetricsMiddleware, metrics=metrics)],
         lifespan=lifespan,
     )
     app.edge = EdgeGate(app.dispatch, settings.server, settings.auth, metrics)
+    app.router.default = unrouted(app.router.default)
     inner: ASGIApp = app.edge
     if tracing is not None:
         from responses_gateway.tracing import TracingMiddleware

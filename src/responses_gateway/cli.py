@@ -1,5 +1,6 @@
 """The `responses-gateway` command: `serve` runs the gateway, `check-config` validates a config file,
-`keys new --tenant NAME` makes a client key.
+`keys new --tenant NAME` makes a client key, `inspect` shows the store's health and a response's
+thread (`inspect_cli.py`).
 
 `serve --workers N` runs N worker processes (`supervisor.py`).
 """
@@ -85,7 +86,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="listen address (overrides server.host)")
     serve.add_argument("--port", type=_port, help="listen port (overrides server.port)")
     serve.add_argument(
-        "--log-level", type=str.lower, choices=LOG_LEVELS, help="overrides log_level (default: info)"
+        "--log-level",
+        type=str.lower,
+        choices=LOG_LEVELS,
+        help="overrides the config's log_level (which is info when the config has none)",
     )
     serve.add_argument(
         "--workers",
@@ -111,11 +115,36 @@ def _parser() -> argparse.ArgumentParser:
         "SHA-256. The key is shown once and stored nowhere.",
     )
     new.add_argument("--tenant", required=True, metavar="NAME", help="the tenant the key belongs to")
+
+    inspect = commands.add_parser(
+        "inspect",
+        help="the store's health and size, a response's thread as a tree",
+        description="Print the configured store's health and size; with a response id, its thread as a "
+        "tree (ancestors, the response, its descendants and branches) with each turn's items. Reads "
+        "only; the memory store lives inside the gateway and cannot be inspected from here (see /ui).",
+    )
+    inspect.add_argument("response_id", nargs="?", metavar="RESPONSE_ID", help="a response id (resp_...)")
+    inspect.add_argument("--config", required=True, metavar="FILE", help="YAML config file")
+    inspect.add_argument(
+        "--owner",
+        "--tenant",
+        dest="owner",
+        default="",
+        metavar="NAME",
+        help='the tenant whose responses to look at (default: the anonymous owner "", as without keys)',
+    )
+    inspect.add_argument(
+        "--recent", type=int, default=0, metavar="N", help="also list the N newest responses"
+    )
+    inspect.add_argument("--json", action="store_true", help="one JSON document, for scripts")
+    inspect.add_argument("--full", action="store_true", help="items' whole text (default: one line each)")
     return parser
 
 
 def _fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
+    """Print each line of `message` as one `error:` line (a config may have several errors)."""
+    for line in message.splitlines() or [""]:
+        print(f"error: {line}", file=sys.stderr)
     return EXIT_USAGE
 
 
@@ -152,6 +181,18 @@ def _keys_new(args: argparse.Namespace) -> int:
         + yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
     )
     return 0
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from responses_gateway.inspect_cli import InspectArgs, run_inspect
+
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    if not 0 <= args.recent <= 1000:
+        return _fail(f"--recent: between 0 and 1000 (got {args.recent})")
+    return run_inspect(settings, InspectArgs(args.response_id, args.owner, args.recent, args.json, args.full))
 
 
 def _with_overrides(settings: Settings, args: argparse.Namespace) -> Settings:
@@ -286,5 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _check_config(args)
     if args.command == "keys":
         return _keys_new(args)
+    if args.command == "inspect":
+        return _inspect(args)
     parser.print_help(sys.stderr)
     return EXIT_USAGE

@@ -7,6 +7,7 @@ Every error is a ConfigError whose one-line message starts with the dotted key i
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -34,6 +35,7 @@ __all__ = [
     "APIKey",
     "AuthSettings",
     "BackendSettings",
+    "FileInputSettings",
     "LimitSettings",
     "MemorySettings",
     "RedisSettings",
@@ -43,6 +45,7 @@ __all__ = [
     "Settings",
     "TenantLimits",
     "TracingSettings",
+    "WebSocketSettings",
     "expand_vars",
     "load_settings",
     "redacted",
@@ -102,6 +105,7 @@ class BackendSettings(_Model):
     api_key: str | None = None
     models: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
     timeout_seconds: float = Field(default=300.0, gt=0)
+    file_inputs: Literal["extract", "passthrough", "reject"] = "extract"  # input_file parts (docs/API.md)
 
     @field_validator("base_url")
     @classmethod
@@ -330,6 +334,52 @@ class LimitSettings(_Model):
         )
 
 
+class UISettings(_Model):
+    """The read-only `/ui` page (docs/INSPECT.md): off unless enabled; behind auth.api_keys when set."""
+
+    enabled: bool = False
+    recent_limit: int = Field(default=50, ge=1, le=1000)  # responses listed (Redis keeps this many per owner)
+
+
+class FileInputSettings(_Model):
+    """`input_file` parts: the bounds of reading, fetching and extracting a file (docs/API.md)."""
+
+    max_bytes: int = Field(default=10 * MiB, ge=1)  # one file, decoded or fetched
+    max_pages: int = Field(default=100, ge=1)  # of one PDF
+    max_text_chars: int = Field(default=1_000_000, ge=1)  # text extracted from one file
+    max_files: int = Field(default=10, ge=0)  # input_file parts read for one request
+    extract_timeout_seconds: float = Field(default=30.0, gt=0)  # one file's extraction
+    max_concurrent_extractions: int = Field(default=2, ge=1)  # threads extracting at once (per process)
+    fetch_urls: bool = True  # false: `file_url` is a 400
+    fetch_timeout_seconds: float = Field(default=10.0, gt=0)  # one `file_url`, redirects included
+    # networks a `file_url` may reach besides public addresses (SSRF guard), e.g. ["10.0.0.0/8"]
+    fetch_allowed_networks: list[str] = Field(default_factory=list)
+
+    @field_validator("fetch_allowed_networks")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        for net in v:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ValueError(f"not a network (an address or CIDR): {net!r}") from None
+        return v
+
+
+class WebSocketSettings(_Model):
+    """WebSocket mode on `/v1/responses` (`api/websocket.py`, docs/API.md "WebSocket mode")."""
+
+    enabled: bool = True  # false: an upgrade on /v1/responses is answered 404
+    max_sockets: int = Field(default=500, ge=1)  # open sockets per process; beyond it the upgrade gets 503
+    idle_timeout_seconds: float = Field(default=300.0, gt=0)  # no message and no response running: closed
+    ping_interval_seconds: float = Field(default=20.0, ge=0)  # server pings (0: none); unanswered: closed
+    ping_timeout_seconds: float = Field(default=20.0, gt=0)  # a ping not answered within it closes the socket
+    max_message_bytes: int | None = Field(default=None, ge=1024)  # None: limits.max_body_bytes
+    cache_max_responses: int = Field(default=256, ge=0)  # store:false responses kept per socket (0: none)
+    cache_max_bytes: int = Field(default=4 * MiB, ge=0)  # their Chat history bytes per socket; oldest evicted
+    per_message_deflate: bool = True  # compression when the client offers it (about 35 KiB more a socket)
+
+
 class TracingSettings(_Model):
     """OpenTelemetry tracing (docs/OPERATIONS.md): off by default; when off nothing of OpenTelemetry is
     imported. Spans go to an OTLP/HTTP (protobuf) collector."""
@@ -346,7 +396,10 @@ class Settings(_Model):
     limits: LimitSettings = Field(default_factory=LimitSettings)
     backends: list[BackendSettings] = Field(default_factory=list)
     response_api: ResponseAPISettings = Field(default_factory=ResponseAPISettings)
+    files: FileInputSettings = Field(default_factory=FileInputSettings)
+    websocket: WebSocketSettings = Field(default_factory=WebSocketSettings)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    ui: UISettings = Field(default_factory=UISettings)
     log_format: Literal["text", "json"] = "text"
     tracing: TracingSettings = Field(default_factory=TracingSettings)
 
@@ -456,14 +509,15 @@ def _format_one(err: ErrorDetails) -> str:
 
 
 def _format_error(exc: ValidationError, origin: tuple[str, Path] | None = None) -> str:
-    """One line: the first error, naming its key; the count of the others."""
-    errors = exc.errors()
-    text = _format_one(errors[0])
-    if origin is not None and text.startswith(origin[0]):
-        text += f" (in {origin[1]})"
-    if len(errors) > 1:
-        text += f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})"
-    return text
+    """Every error, one line each, each naming its key (the same key once)."""
+    lines: list[str] = []
+    for err in exc.errors():
+        text = _format_one(err)
+        if origin is not None and text.startswith(origin[0]):
+            text += f" (in {origin[1]})"
+        if text not in lines:
+            lines.append(text)
+    return "\n".join(lines)
 
 
 def _external_redis(
@@ -520,10 +574,16 @@ def settings_from_dict(
         raise ConfigError(_format_error(exc, origin)) from None
 
 
+_EXAMPLE_BACKEND = "backends: [{name: local, base_url: 'http://127.0.0.1:8000/v1'}]"
+
+
 def load_settings(path: str | Path, environ: Mapping[str, str] | None = None) -> Settings:
     """Read, expand and validate the YAML config at `path`."""
     p = Path(path)
-    return settings_from_dict(_read_yaml(p), environ, p.parent)
+    data = _read_yaml(p)
+    if data == {}:  # an empty file (or only comments): nothing would answer a request
+        raise ConfigError(f"backends: required: {p} is empty; give at least one backend ({_EXAMPLE_BACKEND})")
+    return settings_from_dict(data, environ, p.parent)
 
 
 def redacted(settings: Settings) -> dict[str, Any]:

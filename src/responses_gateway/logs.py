@@ -74,3 +74,5 @@ def configure_logging(level: str, fmt: LogFormat = "text") -> None:
     handler.addFilter(RequestIdFilter())
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     logging.basicConfig(handlers=[handler], level=level.upper(), force=True)
+    # pypdf warns about each flaw of a PDF it reads: clients' files, one line each (input_file)
+    logging.getLogger("pypdf").setLevel(logging.DEBUG if level.lower() == "debug" else logging.ERROR)

@@ -115,6 +115,12 @@ class Metrics:
             ["op"],
             registry=self.registry,
         )
+        self.websockets_open = Gauge(
+            "gateway_websockets_open",
+            "WebSocket connections open on /v1/responses (WebSocket mode).",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
         # (route, method, status) -> the bound counter and histogram children: `.labels()` takes a lock
         # and builds a key on every call, so each label set is bound once and reused
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}

@@ -13,6 +13,11 @@ request's headers have arrived, so idle sockets are never refused. `GatewayProto
 - the `responses_gateway.abort` scope extension, with which `api/hot.py` drops a stream whose
   client stopped reading (uvicorn's own close would wait for the unread bytes to be sent).
 It relies on uvicorn's `HttpToolsProtocol` internals (pinned in pyproject.toml).
+
+WebSocket mode (`api/websocket.py`): an upgrade is handed by `GatewayProtocol` (uvicorn's own
+`handle_websocket_upgrade`) to `GatewayWebSocketProtocol`, uvicorn's protocol over websockets'
+sans-I/O one, configured from `websocket.*` (message size, pings, compression), with the abort
+extension too. Open sockets count in `server.max_connections`.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.http11 import Request as WebSocketRequest
 
 from responses_gateway.api.capacity import ABORT_EXTENSION, LOST_EXTENSION
 from responses_gateway.config import ServerSettings, Settings
@@ -32,6 +39,7 @@ from responses_gateway.config import ServerSettings, Settings
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
     from uvicorn import Config
+    from uvicorn._types import ASGISendEvent
 
 log = logging.getLogger("responses_gateway.server")
 LISTEN_BACKLOG = 2048  # uvicorn's default
@@ -136,6 +144,24 @@ class GatewayProtocol(HttpToolsProtocol):
             self.transport.close()
 
 
+class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's WebSocket protocol (websockets' sans-I/O one) with the abort extension, with which
+    `api/websocket.py` drops a socket whose client stopped reading."""
+
+    def handle_connect(self, event: WebSocketRequest) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)  # set only when the handshake goes on to the app
+        if scope is not None:
+            scope["extensions"][ABORT_EXTENSION] = {"abort": self.transport.abort}
+
+    async def send(self, message: ASGISendEvent) -> None:
+        await super().send(message)
+        if message["type"] == "websocket.http.response.body" and not message.get("more_body", False):
+            # an upgrade refused with an HTTP answer (`edge.deny_websocket`) is a complete exchange:
+            # without this uvicorn logs "ASGI callable returned without completing handshake"
+            self.handshake_complete = True
+
+
 def uvicorn_config(app: ASGIApp, settings: Settings, *, loop: str = "uvloop") -> Config:
     """uvicorn's configuration for the gateway: our protocol, timeouts and graceful shutdown."""
     import uvicorn
@@ -147,6 +173,12 @@ def uvicorn_config(app: ASGIApp, settings: Settings, *, loop: str = "uvloop") ->
         port=server.port,
         loop=loop,
         http=GatewayProtocol.configured(server),
+        ws=GatewayWebSocketProtocol,
+        # WebSocket mode (`websocket.*`): a larger client message closes the socket (1009); pings
+        ws_max_size=settings.websocket.max_message_bytes or settings.limits.max_body_bytes,
+        ws_ping_interval=settings.websocket.ping_interval_seconds or None,
+        ws_ping_timeout=settings.websocket.ping_timeout_seconds,
+        ws_per_message_deflate=settings.websocket.per_message_deflate,
         lifespan="on",
         access_log=False,
         log_config=None,  # keep our root handler and format for uvicorn's loggers too

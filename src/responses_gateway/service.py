@@ -19,9 +19,9 @@ from typing import Protocol, cast
 
 import msgspec
 
-from responses_gateway.config import BackendSettings, LimitSettings, ResponseAPISettings
+from responses_gateway.config import BackendSettings, FileInputSettings, LimitSettings, ResponseAPISettings
 from responses_gateway.conversations import ConversationsService, fresh_item
-from responses_gateway.crypto import ReasoningCipher
+from responses_gateway.crypto import CompactionCipher, ReasoningCipher
 from responses_gateway.errors import (
     InvalidRequest,
     NotFound,
@@ -30,20 +30,25 @@ from responses_gateway.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from responses_gateway.files import FileInputs
 from responses_gateway.ids import is_item_id, is_response_id, item_id, new_response_id, response_id_of_item
-from responses_gateway.protocol.chat import ChatChunk, ChatRequest
+from responses_gateway.protocol.chat import ChatChunk, ChatMessage, ChatRequest
 from responses_gateway.protocol.errors import shown
 from responses_gateway.protocol.events import Event
-from responses_gateway.protocol.items import InputItem, Item, ItemReference, Reasoning
+from responses_gateway.protocol.items import Compaction, InputItem, Item, ItemReference, Reasoning
 from responses_gateway.protocol.parse import RequestLimits
 from responses_gateway.protocol.request import CreateRequest
 from responses_gateway.protocol.response import Deleted, Response
 from responses_gateway.stores.base import ChainIncomplete, ResponseStore, StoredResponse
 from responses_gateway.stores.conversations import ConversationTooLarge
 from responses_gateway.telemetry import note_create
+from responses_gateway.translate.compaction import restore_compactions
 from responses_gateway.translate.items import normalize_input, open_reasoning, references, seal_payload
 from responses_gateway.translate.output_items import Sealer
 from responses_gateway.translate.request import (
+    NO_FILES,
+    Files,
+    FilesNeeded,
     build_chat_request,
     check_tool_outputs,
     encode_messages,
@@ -57,6 +62,7 @@ from responses_gateway.translate.tools import ToolMap
 log = logging.getLogger("responses_gateway.service")
 
 ENCRYPTED_REASONING = "reasoning.encrypted_content"
+SUMMARY_MODES = frozenset({"auto", "concise", "detailed"})  # reasoning.summary values that make one
 # The history a `queued` / `in_progress` (background) turn contributes until it settles: a marker, so
 # that a turn chained on it is refused (it has no output yet) at no extra store read; the settled
 # turn's write replaces it with the real messages.
@@ -72,6 +78,16 @@ class Upstream(Protocol):
     def stream_chat(
         self, backend: BackendSettings, body: ChatRequest, *, authorization: str | None
     ) -> AsyncGenerator[ChatChunk, None]: ...
+
+
+class LocalHistory(Protocol):
+    """Responses kept outside the store (a WebSocket's own `store: false` turns, `api/socket_cache.py`)."""
+
+    def chain(self, response_id: str) -> tuple[str | None, list[bytes]] | None:
+        """None when `response_id` is not kept here; else the stored response the kept chain starts
+        from (None: none) and the kept turns' Chat messages, oldest first. ChainIncomplete when a
+        kept turn's kept parent is gone."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +106,9 @@ class Prepared:
     chat_body: ChatRequest
     backend: BackendSettings
     tools: ToolMap
+    # the input as the model sees it, when it differs from `input_items` (compaction items restored)
+    context: list[Item] | None = None
+    files: Files = field(default_factory=dict)  # what the input_file parts became (`render`)
 
     @property
     def stream(self) -> bool:
@@ -151,6 +170,7 @@ class ResponsesService:
         settings: ResponseAPISettings,
         *,
         limits: LimitSettings | None = None,
+        files: FileInputSettings | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
@@ -169,33 +189,84 @@ class ResponsesService:
         )
         self.max_completion_bytes = limits.max_completion_bytes
         self._clock = clock
+        self.clock = clock
         self._tasks: set[asyncio.Task[None]] = set()
-        self._cipher = ReasoningCipher(settings.encryption_key) if settings.encryption_key else None
+        key = settings.encryption_key
+        self._cipher = ReasoningCipher(key) if key else None
+        self.compaction_cipher = CompactionCipher(key) if key else None
         self._warned_no_key = False
         self.conversations = ConversationsService(store, clock)
+        self.files = FileInputs(files or FileInputSettings())
 
     # -- create: prepare --------------------------------------------------------------------------
 
-    async def prepare(self, req: CreateRequest, ctx: RequestContext) -> Prepared:
-        """Read the history (one store call), resolve item references, build the chat body."""
+    async def prepare(
+        self, req: CreateRequest, ctx: RequestContext, *, local: LocalHistory | None = None
+    ) -> Prepared:
+        """Read the history (one store call), resolve item references, build the chat body. `local`:
+        where `previous_response_id` is looked up before the store (a WebSocket's own turns)."""
         tools = ToolMap(req.tools, reject_hosted=self.settings.reject_hosted_tools)
         backend = self.upstream.backend_for(req.model)
         prev = req.previous_response_id
-        if prev is not None and not is_response_id(prev):
-            raise PreviousResponseNotFound(prev)  # not an id of ours: no store holds it, none is asked
-        history = await self._history(prev, ctx) if prev else await self._conversation_history(req, ctx)
+        history = (
+            await self.chain(prev, ctx, local) if prev else await self.conversation_history(req, ctx, backend)
+        )
         response_id = new_response_id(prev)
         note_create(response_id, req.model, backend.name)
-        raw_items = normalize_input(req.input, response_id)
+        items = await self.input_items(req.input, response_id, ctx)
+        check_tool_outputs(items, history)
+        context = self.restored(items, ctx)
+        current, files = await self.rendered(context, backend)
+        messages = messages_json(req.instructions, history, current)
+        chat = build_chat_request(req, messages, tools)
+        return Prepared(
+            req, response_id, items, chat, backend, tools, None if context is items else context, files
+        )
+
+    async def input_items(
+        self, raw: str | list[InputItem] | None, response_id: str, ctx: RequestContext
+    ) -> list[Item]:
+        """A request's `input` as items: ids given, sealed reasoning opened, references resolved."""
+        raw_items = normalize_input(raw, response_id)
         if self._cipher is not None:
             open_reasoning(raw_items, self._cipher.open)
-        items = await self._resolve(raw_items, ctx)
-        check_tool_outputs(items, history)
-        messages = messages_json(req.instructions, history, render(items))
-        return Prepared(req, response_id, items, build_chat_request(req, messages, tools), backend, tools)
+        return await self._resolve(raw_items, ctx)
 
-    async def _history(self, prev: str, ctx: RequestContext) -> list[bytes]:
+    def restored(self, items: list[Item], ctx: RequestContext, param: str = "input") -> list[Item]:
+        """`items` with each compaction item replaced by the summary it seals (`items` itself when
+        there is none); a compaction item that cannot be opened is a 400 naming it (`param[i]`)."""
+        if Compaction not in map(type, items):
+            return items
+        cipher = self.compaction_cipher
+        opener = None if cipher is None else lambda token: cipher.open(token, ctx.owner)
+        return restore_compactions(items, opener, param)
+
+    async def rendered(
+        self, items: list[Item], backend: BackendSettings, param: str = "input"
+    ) -> tuple[list[ChatMessage], Files]:
+        """`items` as Chat messages for `backend`; their input_file parts are read only when there are
+        some (`render` raises FilesNeeded at the first one)."""
         try:
+            return render(items), NO_FILES
+        except FilesNeeded:
+            files = await self.files.convert(items, backend.file_inputs, backend.name, param)
+            return render(items, files), files
+
+    async def chain(self, prev: str, ctx: RequestContext, local: LocalHistory | None = None) -> list[bytes]:
+        """The Chat history of `prev` and its ancestors (one store call), owner-checked; `local` holds
+        a socket's own `store: false` turns (WebSocket mode)."""
+        if not is_response_id(prev):
+            raise PreviousResponseNotFound(prev)  # not an id of ours: no store holds it, none is asked
+        return await self._history(prev, ctx, local)
+
+    async def _history(
+        self, prev: str, ctx: RequestContext, local: LocalHistory | None = None
+    ) -> list[bytes]:
+        try:
+            kept = local.chain(prev) if local is not None else None
+            if kept is not None:
+                root, chats = kept
+                return [*(await self._history(root, ctx) if root else ()), *chats]
             history = await self.store.get_history(prev, owner=ctx.owner)
         except ChainIncomplete as exc:
             raise InvalidRequest(
@@ -214,13 +285,19 @@ class ResponsesService:
             )
         return history
 
-    async def _conversation_history(self, req: CreateRequest, ctx: RequestContext) -> list[bytes]:
-        """The items of the request's `conversation` as one history entry (none without one)."""
+    async def conversation_history(
+        self, req: CreateRequest, ctx: RequestContext, backend: BackendSettings
+    ) -> list[bytes]:
+        """The items of the request's `conversation` as one history entry (none without one). Its
+        input_file parts are read again (a conversation keeps items, not Chat messages)."""
         ref = conversation_ref(req)
         if ref is None:
             return []
         items = await self.conversations.history(ref.id, ctx.owner)
-        return [encode_messages(render(items))] if items else []
+        if not items:
+            return []
+        current, _ = await self.rendered(self.restored(items, ctx, "conversation"), backend, "conversation")
+        return [encode_messages(current)]
 
     async def _resolve(self, items: list[InputItem], ctx: RequestContext) -> list[Item]:
         """Replace each `item_reference` by its stored item; the look-ups run concurrently (one
@@ -236,7 +313,7 @@ class ResponsesService:
         resolved: list[Item] = []
         for i, item in enumerate(items):
             if not isinstance(item, ItemReference):
-                resolved.append(item)
+                resolved.append(cast("Item", item))  # not a CompactionTrigger: normalize_input refuses them
                 continue
             stored = by_id[item.id]
             if stored is None:
@@ -255,6 +332,7 @@ class ResponsesService:
             p.tools,
             seal=self._sealer(p.req),
             events=events,
+            summary=p.req.reasoning is not None and p.req.reasoning.summary in SUMMARY_MODES,
         )
 
     async def stream(self, p: Prepared, ctx: RequestContext) -> AsyncGenerator[list[Event], None]:
@@ -273,6 +351,20 @@ class ResponsesService:
             return
         assert out.response is not None
         yield [tr.terminal_event(out.response)]
+
+    async def prime(self, p: Prepared, ctx: RequestContext) -> AsyncGenerator[list[Event], None]:
+        """`generate: false` (WebSocket mode): the events of a response settled without calling the
+        model (completed, no output), stored like any other, so that a later turn can continue it.
+        Errors before the first batch are raised."""
+        tr = self._translator(p, events=True)
+        start = tr.start()
+        response, closing = tr.finish(int(self._clock()))
+        await asyncio.shield(self._store_task(p, ctx, response, _encode(response)))
+        yield [*start, *closing, tr.terminal_event(response)]
+
+    def turn_chat(self, p: Prepared, response: Response) -> bytes:
+        """The Chat messages a settled turn adds to the history of its descendants (a store's `chat`)."""
+        return encode_messages(render([*(p.context or p.input_items), *response.output], p.files))
 
     async def respond(self, p: Prepared, ctx: RequestContext, *, timeout: float | None = None) -> bytes:
         """One create without streaming: the stored response's JSON (no events are built).
@@ -385,9 +477,7 @@ class ResponsesService:
             previous_response_id=p.req.previous_response_id,
             response=body,
             input_items=_encode(p.input_items),
-            chat=PENDING_CHAT
-            if response.status in UNSETTLED
-            else encode_messages(render([*p.input_items, *response.output])),
+            chat=PENDING_CHAT if response.status in UNSETTLED else self.turn_chat(p, response),
             owner=ctx.owner,
             created_at=response.created_at,
         )

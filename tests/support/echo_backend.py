@@ -8,11 +8,18 @@ last user message change that (see `_Directives`): `[fail:STATUS]`, `[die-mid-st
 `[bad-chunk]`, `[stall-mid-stream]`, `[slow:MS]`, `[hang]`, `[reasoning]`, `[refuse]`,
 `[call:NAME {json args}]`, `[repeat:N]` (the text N times: a long reply from a short request),
 `[big:BYTES]` (a completion of that many bytes of "x", 16 KiB a chunk),
+the model `echo-auto-tools` calls the request's first tool (its required string arguments set to the
+user's text) whenever tools are offered and no tool result came last, as a tool-using model would,
 `[leak-auth:STATUS]` (an error echoing the Authorization header received: that status, or with
 200 an error event in the stream; a hostile backend). A last `tool` message gives
 `tool said: <content>`; a JSON `response_format` gives `{"echo": "<text>"}`. Directives are removed
 from the echoed text. `GET /_requests` lists what was received (body, authorization, disconnected);
 `POST /_reset` clears it.
+
+`POST /tokenize` counts a chat request as vLLM's does (`{model, messages, tools?}` -> `{count, ...}`),
+deterministically (`_token_count`): one token per message (its role), one per whitespace-separated
+word of its text and tool-call arguments, one per tool, and one for the generation prompt
+(`[slow:MS]` in the last user message delays the answer).
 """
 
 from __future__ import annotations
@@ -178,6 +185,40 @@ def _tool_names(tools: Any) -> set[str]:
     return names
 
 
+def _token_count(body: dict[str, Any]) -> int:
+    """The deterministic token count of `POST /tokenize` (see the module docstring)."""
+    count = 1 if body.get("add_generation_prompt", True) else 0
+    for message in body["messages"]:
+        if not isinstance(message, dict):
+            continue
+        count += 1 + len(_text_of(message.get("content")).split())
+        for call in message.get("tool_calls") or ():
+            if isinstance(call, dict) and isinstance(call.get("function"), dict):
+                count += len(str(call["function"].get("arguments", "")).split())
+    tools = body.get("tools")
+    return count + (len(tools) if isinstance(tools, list) else 0)
+
+
+AUTO_TOOLS_MODEL = "echo-auto-tools"
+
+
+def _auto_call(tools: Any, text: str) -> list[tuple[str, Any]]:
+    """The call a tool-using model makes unasked: the first tool, its required strings set to `text`."""
+    for tool in tools if isinstance(tools, list) else []:
+        fn = tool.get("function") if isinstance(tool, dict) else None
+        if isinstance(fn, dict) and isinstance(fn.get("name"), str):
+            params = fn.get("parameters") if isinstance(fn.get("parameters"), dict) else {}
+            props = params.get("properties") if isinstance(params.get("properties"), dict) else {}
+            required = params.get("required") if isinstance(params.get("required"), list) else []
+            args = {
+                k: text
+                for k in required
+                if isinstance(props.get(k), dict) and props[k].get("type") == "string"
+            }
+            return [(fn["name"], args)]
+    return []
+
+
 @dataclass
 class _Plan:
     """The whole answer, decided up front from the request."""
@@ -206,6 +247,8 @@ def _plan(body: dict[str, Any]) -> _Plan:
     finish = "stop"
     available = _tool_names(body.get("tools"))
     calls = [(name, args) for name, args in d.calls if name in available]
+    if not calls and body.get("model") == AUTO_TOOLS_MODEL:
+        calls = _auto_call(body.get("tools"), d.text)
     fmt = body.get("response_format")
     if messages and messages[-1].get("role") == "tool":
         content = _words("tool said: " + _text_of(messages[-1].get("content")))
@@ -260,6 +303,7 @@ class EchoServer:
         self.app.add_routes(
             [
                 web.post("/v1/chat/completions", self.chat),
+                web.post("/tokenize", self.tokenize),
                 web.get("/v1/models", self.list_models),
                 web.get("/health", self.health),
                 web.get("/_requests", self.get_requests),
@@ -296,6 +340,24 @@ class EchoServer:
         return web.Response(
             body=orjson.dumps({"object": "list", "data": data}), content_type="application/json"
         )
+
+    async def tokenize(self, request: web.Request) -> web.Response:
+        try:
+            body = orjson.loads(await request.read())
+        except orjson.JSONDecodeError:
+            body = None
+        entry = self._record(request, body)
+        entry["finished"] = True
+        if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+            return _error(400, "messages: field required", "invalid_request_error", "messages", None)
+        messages = [m for m in body["messages"] if isinstance(m, dict)]
+        last_user = next((m for m in reversed(messages) if m.get("role") == "user"), None)
+        slow_ms = _parse_directives(_text_of(last_user.get("content")) if last_user else "").slow_ms
+        if slow_ms:
+            await asyncio.sleep(slow_ms / 1000)
+        count = _token_count(body)
+        answer = {"count": count, "max_model_len": 32768, "tokens": list(range(count))}
+        return web.Response(body=orjson.dumps(answer), content_type="application/json")
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()

@@ -71,3 +71,16 @@ def run_gateway(settings: Settings) -> Iterator[Gateway]:
     )
     with serving(config) as (server, root):
         yield Gateway(base_url=f"{root}/v1", root_url=root, settings=settings, server=server)
+
+
+@contextmanager
+def run_served_gateway(settings: Settings) -> Iterator[Gateway]:
+    """Like `run_gateway`, with the server configured as `serve` configures it (`server.uvicorn_config`:
+    the gateway's HTTP and WebSocket protocols and their limits) on 127.0.0.1:<free port>."""
+    from responses_gateway.server import uvicorn_config
+
+    server = settings.server.model_copy(update={"host": "127.0.0.1", "port": 0})
+    settings = settings.model_copy(update={"server": server, "log_level": "warning"})
+    config = uvicorn_config(create_app(settings), settings, loop="asyncio")
+    with serving(config) as (srv, root):
+        yield Gateway(base_url=f"{root}/v1", root_url=root, settings=settings, server=srv)

@@ -26,7 +26,7 @@ def _client(gw: Gateway) -> OpenAI:
 def test_reasoning_item_streams_before_the_message(tool_gateway: Gateway, echo: EchoBackend) -> None:
     events = post_events(
         tool_gateway.base_url,
-        {"model": "qwen3", "input": "[reasoning] why", "reasoning": {"effort": "low", "summary": "auto"}},
+        {"model": "qwen3", "input": "[reasoning] why", "reasoning": {"effort": "low"}},  # no summary
     )
     assert echo.chat_requests()[-1]["body"]["reasoning_effort"] == "low"
     assert types_at(events, 0) == [
@@ -50,7 +50,7 @@ def test_reasoning_item_streams_before_the_message(tool_gateway: Gateway, echo: 
     assert "encrypted_content" not in rs  # only when include asks for it
     assert msg["content"][0]["text"] == "echo: why"
     assert final["usage"]["output_tokens_details"]["reasoning_tokens"] == 3
-    assert final["reasoning"] == {"effort": "low", "summary": "auto"}
+    assert final["reasoning"] == {"effort": "low", "summary": None}
 
 
 def test_reasoning_is_not_sent_back_and_sdk_reads_it(tool_gateway: Gateway, echo: EchoBackend) -> None:
@@ -112,7 +112,7 @@ def test_refusal_events(tool_gateway: Gateway) -> None:
     }
 
 
-def test_input_image_reaches_the_backend_and_input_file_is_400(
+def test_input_image_reaches_the_backend_and_a_broken_input_file_is_400(
     tool_gateway: Gateway, echo: EchoBackend
 ) -> None:
     client = _client(tool_gateway)
@@ -139,7 +139,7 @@ def test_input_image_reaches_the_backend_and_input_file_is_400(
         {"type": "image_url", "image_url": {"url": "https://example.com/cat.png", "detail": "high"}},
         {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
     ]
-    with pytest.raises(openai.BadRequestError, match="input_file"):
+    with pytest.raises(openai.BadRequestError, match="could not be read as a PDF"):
         client.responses.create(
             model="qwen3",
             input=[

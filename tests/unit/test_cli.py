@@ -79,6 +79,38 @@ def test_check_config_error_is_one_line_naming_the_key(
     assert "Traceback" not in err
 
 
+def test_check_config_lists_every_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("server: {prot: 1, port: -1}\nlog_level: loud\nbackends: [{name: a}]\n")
+    assert cli.main(["check-config", str(path)]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(":")[1].strip() for line in lines] == [
+        "server.port",
+        "server.prot",
+        "backends[0].base_url",
+        "log_level",
+    ]
+    assert all(line.startswith("error: ") for line in lines)
+
+
+@pytest.mark.parametrize("text", ["", "# only a comment\n"])
+def test_check_config_refuses_an_empty_file_naming_backends(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str
+) -> None:
+    path = tmp_path / "empty.yaml"
+    path.write_text(text)
+    assert cli.main(["check-config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: backends: required: ") and err.count("\n") == 1
+
+
+def test_serve_help_says_the_config_decides_the_log_level(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["serve", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "overrides the config's log_level" in text and "default: info" not in text
+
+
 def test_check_config_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["check-config", str(tmp_path / "nope.yaml")]) == 2
     assert capsys.readouterr().err.startswith("error: cannot read config file")

@@ -255,9 +255,17 @@ def test_wrong_type_says_what_was_given() -> None:
     assert "'memory'" in message and "(got 'postgres')" in message
 
 
-def test_several_errors_stay_on_one_line() -> None:
-    message = error_of({"server": {"port": -1, "host": []}, "log_level": "x"})
-    assert "more errors" in message
+def test_every_error_is_listed_one_per_line() -> None:
+    with pytest.raises(ConfigError) as info:
+        settings_from_dict({"server": {"port": -1, "host": [], "prot": 1}, "log_level": "x"}, {})
+    lines = str(info.value).splitlines()
+    assert [line.split(":", 1)[0] for line in lines] == [
+        "server.host",
+        "server.port",
+        "server.prot",
+        "log_level",
+    ]
+    assert "more error" not in str(info.value)
 
 
 def test_secrets_never_appear_in_errors() -> None:
@@ -343,9 +351,13 @@ def test_unreadable_and_invalid_files(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="invalid YAML") as info:
         load_settings(bad, {})
     assert "\n" not in str(info.value)
-    empty = tmp_path / "empty.yaml"
-    empty.write_text("# nothing\n")
-    assert load_settings(empty, {}).server.port == 8801
+    for text in ("", "# nothing\n", "{}\n"):
+        empty = tmp_path / "empty.yaml"
+        empty.write_text(text)
+        with pytest.raises(
+            ConfigError, match=r"^backends: required: .*empty\.yaml is empty; give at least one"
+        ):
+            load_settings(empty, {})
 
 
 def test_shipped_config_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -107,7 +107,7 @@ def test_every_part_kind() -> None:
         Refusal,
         InputImage,
     ]
-    assert InputFile  # parsed, then refused (below)
+    assert InputFile  # a frozen Struct of its own (hashable: `render` maps each part to what it became)
 
 
 def test_every_tool_kind_and_tool_choice() -> None:
@@ -224,8 +224,14 @@ def test_text_formats_nulls_and_unknown_fields() -> None:
         ),
         (
             {"input": [{"role": "user", "content": [{"type": "input_file", "file_id": "f"}]}]},
-            "input[0].content[0]",
+            "input[0].content[0].file_id",
             None,
+        ),
+        (
+            {"input": [{"role": "system", "content": [{"type": "input_file", "file_data": "eA=="}]}]},
+            "input[0].content[0]",
+            "Invalid 'input[0].content[0]': input_file parts are accepted in user messages and tool "
+            "outputs only.",
         ),
         ({"input": [{"role": "user", "content": [{"type": "video"}]}]}, "input[0].content[0].type", None),
         ({"input": [{"role": "user", "content": "x", "id": 5}]}, "input[0].id", None),

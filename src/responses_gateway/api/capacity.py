@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client import Gauge
 
-from responses_gateway.config import Settings
+from responses_gateway.config import Settings, WebSocketSettings
 from responses_gateway.errors import ServerBusy
 from responses_gateway.protocol.events import Event
 
@@ -57,6 +57,27 @@ class StreamSlots:
             await events.aclose()
 
 
+class SocketSlots:
+    """Counts the open WebSockets of this process; `take` refuses one over `limit` (a 503)."""
+
+    __slots__ = ("limit", "open")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.open = 0
+
+    def take(self) -> None:
+        if self.open >= self.limit:
+            raise ServerBusy(
+                f"This gateway process has too many open WebSockets (websocket.max_sockets: {self.limit}); "
+                "retry shortly, or use HTTP."
+            )
+        self.open += 1
+
+    def release(self) -> None:
+        self.open -= 1
+
+
 @dataclass(frozen=True, slots=True)
 class Capacity:
     """What the handlers bound. The defaults are the settings' defaults."""
@@ -66,6 +87,8 @@ class Capacity:
     request_timeout: float = 600.0
     stream_send_timeout: float = 30.0
     streams: StreamSlots = field(default_factory=lambda: StreamSlots(500))
+    websocket: WebSocketSettings = field(default_factory=WebSocketSettings)
+    sockets: SocketSlots = field(default_factory=lambda: SocketSlots(500))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Capacity:
@@ -76,4 +99,11 @@ class Capacity:
             request_timeout=server.request_timeout_seconds,
             stream_send_timeout=server.stream_send_timeout_seconds,
             streams=StreamSlots(server.max_streams),
+            websocket=settings.websocket,
+            sockets=SocketSlots(settings.websocket.max_sockets),
         )
+
+    @property
+    def max_message_bytes(self) -> int:
+        """The largest client message on a WebSocket (`websocket.max_message_bytes`, else the body cap)."""
+        return self.websocket.max_message_bytes or self.max_body_bytes

@@ -8,11 +8,16 @@ In order, reading the headers once:
    `server.cors_allowed_origins`, else 403. CORS is on for exactly those origins: preflights
    (`OPTIONS` with `Access-Control-Request-Method`) are answered here, and the answers of allowed
    origins carry `Access-Control-Allow-Origin`.
-3. `/v1/...` needs `Authorization: Bearer <key>` when `auth.api_keys` is set (401 otherwise); the
-   key's tenant becomes the request's `RequestContext.owner` and the client's key is not passed on
-   to backends. `/metrics` needs the metrics key when one is set. `/health` and `/ready` stay open.
+3. `/v1/...` (and `/ui/api/...`, the inspector page's data) needs `Authorization: Bearer <key>` when
+   `auth.api_keys` is set (401 otherwise); the key's tenant becomes the request's
+   `RequestContext.owner` and the client's key is not passed on to backends. `/metrics` needs the
+   metrics key when one is set. `/health`, `/ready` and the `/ui` page itself (no data) stay open.
 4. A `POST` with a body must be `Content-Type: application/json` (415 otherwise): a web page can send
    a "simple" cross-site POST (`text/plain`) without a CORS preflight, never a JSON one.
+
+A WebSocket upgrade (`EdgeGate.websocket`, WebSocket mode on `/v1/responses`) passes steps 1 to 3
+(with no preflight: any `Origin` not allowed is refused); a refusal is an HTTP answer in the same
+envelope (`deny_websocket`).
 
 Routes read the request's context with `request_context(scope)`, which fails (500) if this gate did
 not run: never silently anonymous.
@@ -164,6 +169,33 @@ class EdgeGate:
             send = _with_cors(send, allowed_origin)
         await self.app(scope, receive, send)
 
+    async def websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A WebSocket upgrade (`api/websocket.py`): the same Host, Origin and key checks as an HTTP
+        request (steps 1 to 3; CORS and Content-Type do not apply), refused with an HTTP answer in the
+        OpenAI envelope before the handshake."""
+        start = time.perf_counter()
+        host = origin = authorization = None
+        for name, value in scope["headers"]:
+            if name == b"host":
+                host = host or value
+            elif name == b"origin":
+                origin = origin or value
+            elif name == b"authorization":
+                authorization = authorization or value
+        try:
+            if self.hosts is not None and host is not None and host not in self._hosts_seen:
+                self._check_host(host)
+            if origin is not None:  # a browser: the check against cross-site WebSocket hijacking
+                self._check_origin(origin.decode("latin-1"))
+            self._check_route(scope, authorization)
+        except GatewayError as exc:
+            await deny_websocket(scope, send, exc)
+            self.metrics.observe_request(
+                route_of(scope["path"]), "GET", exc.status_code, time.perf_counter() - start
+            )
+            return
+        await self.app(scope, receive, send)
+
     def _check_host(self, raw: bytes) -> None:
         assert self.hosts is not None
         host = raw.decode("latin-1")
@@ -191,7 +223,7 @@ class EdgeGate:
         if root and path.startswith(root):
             path = path[len(root) :]
         header = authorization.decode("latin-1") if authorization is not None else None
-        if path.startswith("/v1/") or path == "/v1":
+        if path.startswith(("/v1/", "/ui/api/")) or path == "/v1":
             if self.keys.enabled:  # the tenant's requests; its gateway key goes no further
                 scope[CONTEXT] = RequestContext(owner=self.keys.authenticate(header), authorization=None)
             else:
@@ -247,6 +279,24 @@ class EdgeGate:
         self.metrics.observe_request(
             route_of(scope["path"]), scope["method"], status, time.perf_counter() - start
         )
+
+
+async def deny_websocket(scope: Scope, send: Send, exc: GatewayError) -> None:
+    """Refuse a WebSocket upgrade with `exc` as an HTTP answer (its status, the OpenAI envelope), when
+    the server offers the ASGI `websocket.http.response` extension; otherwise with a bare close
+    (which servers answer 403)."""
+    if "websocket.http.response" not in scope.get("extensions", {}):
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    body = orjson.dumps(exc.to_dict())
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in exc.headers.items()),
+        *_auth(exc),
+    ]
+    await send({"type": "websocket.http.response.start", "status": exc.status_code, "headers": headers})
+    await send({"type": "websocket.http.response.body", "body": body})
 
 
 def _auth(exc: GatewayError) -> list[tuple[bytes, bytes]]:

@@ -8,6 +8,8 @@ import orjson
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from responses_gateway.errors import GatewayError, InvalidRequest, StoreUnavailable, UpstreamError
 from responses_gateway.protocol.errors import RequestInvalid
@@ -50,15 +52,54 @@ async def invalid_request(request: Request, exc: Exception) -> Response:
     return await gateway_error(request, InvalidRequest(exc.message, param=exc.param, code=exc.code))
 
 
+def _literal_route(request: Request) -> bool:
+    """Whether a route names this exact path without path parameters (`/v1/responses`)."""
+    router = request.scope.get("router")
+    routes = getattr(router, "routes", ())
+    path = request.url.path
+    return any(isinstance(r, Route) and not r.param_convertors and r.path == path for r in routes)
+
+
 async def http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's 404 and 405 as OpenAI words them. A 405 stays a 405 only on a path a route names
+    literally (`PUT /v1/responses`); a path that matched only a parameter (`POST
+    /v1/responses/compact` against `/v1/responses/{response_id}`) names an endpoint this gateway does
+    not have, so it is a 404 `Invalid URL`, as OpenAI answers an unknown URL."""
     assert isinstance(exc, HTTPException)
-    if exc.status_code == 404:
+    status = exc.status_code
+    if status == 405 and not _literal_route(request):
+        status = 404
+    if status == 404:
         msg = f"Invalid URL ({request.method} {request.url.path})"
-    elif exc.status_code == 405:
+    elif status == 405:
         msg = f"Method {request.method} is not allowed for {request.url.path}."
     else:
         msg = str(exc.detail)
-    return error_response(exc.status_code, msg, error_type="invalid_request_error", code=None)
+    headers = dict(exc.headers) if exc.headers and status == exc.status_code else None
+    return error_response(status, msg, error_type="invalid_request_error", code=None, headers=headers)
+
+
+def unrouted(http_default: ASGIApp) -> ASGIApp:
+    """The router's answer when no route matches: `http_default` for HTTP; for a WebSocket upgrade,
+    the same 404 `Invalid URL` as an HTTP request gets (as an ASGI denial response where the server
+    offers one, else a refused upgrade), not Starlette's bare close that servers turn into a 403."""
+
+    async def answer(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            await http_default(scope, receive, send)
+            return
+        if "websocket.http.response" not in scope.get("extensions", {}):
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        message = f"Invalid URL (GET {scope['path']})"
+        body = orjson.dumps(
+            {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": None}}
+        )
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "websocket.http.response.start", "status": 404, "headers": headers})
+        await send({"type": "websocket.http.response.body", "body": body})
+
+    return answer
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:

@@ -17,6 +17,7 @@ import msgspec
 import orjson
 
 from responses_gateway import __version__
+from responses_gateway.protocol.compaction import CompactedResponse, CompactRequest, InputTokenCount
 from responses_gateway.protocol.conversations import (
     AddItems,
     Conversation,
@@ -169,6 +170,24 @@ OPERATIONS: tuple[Operation, ...] = (
         "Create a response (JSON, or server-sent events with stream: true).",
         ok={200: {"application/json": _ref("Response"), "text/event-stream": _SSE}},
         errors=_CREATE_ERRORS,
+        body=_ref("CreateRequest"),
+    ),
+    Operation(
+        "POST",
+        "/v1/responses/compact",
+        "compactResponse",
+        "Summarise a context (input and/or previous_response_id) into a sealed compaction item.",
+        ok={200: {"application/json": _ref("CompactedResponse")}},
+        errors=(400, 401, 403, 404, 408, 413, 415, 429, 502, 503, 504),
+        body=_ref("CompactRequest"),
+    ),
+    Operation(
+        "POST",
+        "/v1/responses/input_tokens",
+        "countInputTokens",
+        "Count the input tokens of a create request with the backend's own tokenizer.",
+        ok={200: {"application/json": _ref("InputTokenCount")}},
+        errors=(400, 401, 403, 404, 408, 413, 415, 429, 502, 503, 504),
         body=_ref("CreateRequest"),
     ),
     Operation(
@@ -430,6 +449,9 @@ def _components() -> dict[str, Schema]:
             CreateRequest,
             Response,
             Deleted,
+            CompactRequest,
+            CompactedResponse,
+            InputTokenCount,
             ItemPage,
             ErrorResponse,
             CreateConversation,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable
 from contextlib import aclosing
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import msgspec
 import orjson
@@ -21,18 +23,22 @@ from responses_gateway.api.edge import request_context
 from responses_gateway.api.openapi import openapi_json
 from responses_gateway.api.sse import sse_stream
 from responses_gateway.background import BackgroundRunner
-from responses_gateway.errors import InvalidRequest, NotFound, StoreUnavailable
+from responses_gateway.compaction import compact, compaction_turn, is_compaction_turn
+from responses_gateway.errors import InvalidRequest, NotFound, StoreUnavailable, UpstreamTimeout
 from responses_gateway.metrics import Metrics
 from responses_gateway.protocol import parse_create, parse_json
+from responses_gateway.protocol.compaction import parse_compact
 from responses_gateway.protocol.events import Event
 from responses_gateway.ratelimit import RateLimiter, Slot, holding
 from responses_gateway.service import Prepared, RequestContext, ResponsesService
 from responses_gateway.stores.conversations import Order
 from responses_gateway.stores.events import LoggedEvent
 from responses_gateway.telemetry import note_create
+from responses_gateway.token_count import count_input_tokens
 from responses_gateway.upstream.http import HTTPUpstream
 
 log = logging.getLogger("responses_gateway.api")
+T = TypeVar("T")
 _encode = msgspec.json.Encoder().encode
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -107,26 +113,61 @@ async def create(
     (`server.max_streams`, a 503 before the backend is called when none is free) and, with
     `limits.concurrent_streams`, one of its tenant's, until it ends."""
     capacity = state.capacity
-    prepared = await service.prepare(parse_create(body, service.request_limits), ctx)
+    req = parse_create(body, service.request_limits)
+    if is_compaction_turn(req):  # `compaction.py`: summarised before any event, nothing stored
+        await state.limiter.admit(ctx.owner, stream=False)
+        done = await within(capacity.request_timeout, compaction_turn(service, req, ctx))
+        return done if isinstance(done, bytes) else EventStream(done, _no_more())
+    prepared = await service.prepare(req, ctx)
     if prepared.req.background:
         return await start_background(prepared, ctx, state)
     if not prepared.stream:
         await state.limiter.admit(ctx.owner, stream=False)
         return await service.respond(prepared, ctx, timeout=capacity.request_timeout)
-    capacity.streams.take()
+    return await open_stream(state, service.stream(prepared, ctx), ctx)
+
+
+async def open_stream(
+    state: AppState, events: AsyncGenerator[list[Event], None], ctx: RequestContext
+) -> EventStream:
+    """`events` (not started) as a stream holding one of the process's stream slots and, with
+    `limits.concurrent_streams`, one of its tenant's (taken here: a 503 / 429 before they start),
+    with its first batch read (errors before it are raised)."""
+    streams = state.capacity.streams
     try:
-        slot = await state.limiter.admit(ctx.owner, stream=True)
+        streams.take()
+        try:
+            slot = await state.limiter.admit(ctx.owner, stream=True)
+        except BaseException:
+            streams.release()
+            raise
     except BaseException:
-        capacity.streams.release()
+        await events.aclose()
         raise
-    events = service.stream(prepared, ctx)
-    events = capacity.streams.hold(events if slot is None else holding(slot, events))
+    events = streams.hold(events if slot is None else holding(slot, events))
     try:
         first = await anext(events)
     except BaseException:
         await events.aclose()
         raise
     return EventStream(first, events)
+
+
+async def within(seconds: float, work: Awaitable[T]) -> T:
+    """`work`, cancelled after `seconds` (server.request_timeout_seconds): then a 504."""
+    try:
+        async with asyncio.timeout(seconds):
+            return await work
+    except TimeoutError:
+        raise UpstreamTimeout(
+            f"The request did not finish within server.request_timeout_seconds ({seconds:g} s).",
+            code="request_timeout",
+        ) from None
+
+
+async def _no_more() -> AsyncGenerator[list[Event], None]:
+    return
+    yield
 
 
 def background_of(state: AppState) -> BackgroundRunner:
@@ -254,6 +295,27 @@ async def create_response(request: Request) -> Response:
     )
 
 
+async def compact_response(request: Request) -> Response:
+    """`POST /v1/responses/compact` (`compaction.py`)."""
+    state = _state(request)
+    service = service_of(state)
+    req = parse_compact(await _body(request), service.request_limits)
+    ctx = _ctx(request)
+    await state.limiter.admit(ctx.owner, stream=False)
+    return _json(await within(state.capacity.request_timeout, compact(service, req, ctx)))
+
+
+async def input_tokens(request: Request) -> Response:
+    """`POST /v1/responses/input_tokens` (`token_count.py`): a create body, counted, not run."""
+    state = _state(request)
+    service = service_of(state)
+    req = parse_create(await _body(request), service.request_limits)
+    ctx = _ctx(request)
+    await state.limiter.admit(ctx.owner, stream=False)
+    work = count_input_tokens(service, state.upstream, req, ctx)
+    return _json(await within(state.capacity.request_timeout, work))
+
+
 async def get_response(request: Request) -> Response:
     if replay_requested(request.query_params.get("stream")):
         return await replay_response(request)
@@ -361,6 +423,8 @@ async def openapi(request: Request) -> Response:
 
 ROUTES = [
     Route("/v1/responses", create_response, methods=["POST"]),
+    Route("/v1/responses/compact", compact_response, methods=["POST"]),
+    Route("/v1/responses/input_tokens", input_tokens, methods=["POST"]),
     Route("/v1/responses/{response_id}", get_response, methods=["GET"]),
     Route("/v1/responses/{response_id}", delete_response, methods=["DELETE"]),
     Route("/v1/responses/{response_id}/input_items", list_input_items, methods=["GET"]),

@@ -24,7 +24,18 @@ class ChatImage(Struct, tag_field="type", tag="image_url"):
     image_url: ImageURL
 
 
-UserPart = ChatText | ChatImage
+class ChatFileData(Struct, omit_defaults=True):
+    file_data: str | None = None  # a data URL (`data:application/pdf;base64,...`)
+    filename: str | None = None
+
+
+class ChatFile(Struct, tag_field="type", tag="file"):
+    """A file for a backend that reads them itself (`backends[].file_inputs: passthrough`)."""
+
+    file: ChatFileData
+
+
+UserPart = ChatText | ChatImage | ChatFile
 
 
 class ChatFunction(Struct):
@@ -113,6 +124,19 @@ class ChatRequest(Struct, omit_defaults=True):
     tools: list[ChatTool] | None = None
     tool_choice: str | ChatNamedToolChoice | None = None
     parallel_tool_calls: bool | None = None
+
+
+class TokenizeRequest(Struct, omit_defaults=True):
+    """A chat request to count, as vLLM's `POST /tokenize` takes it (answered with `{"count": N, ...}`)."""
+
+    model: str
+    messages: Raw
+    add_generation_prompt: bool  # no default: omit_defaults would leave it out
+    tools: list[ChatTool] | None = None
+
+
+class TokenizeAnswer(Struct):
+    count: int
 
 
 _ABSENT = Raw(b"")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from msgspec import Struct
 
-from responses_gateway.protocol.items import OutputItem, OutputText, ReasoningText, Refusal
+from responses_gateway.protocol.items import OutputItem, OutputText, ReasoningText, Refusal, SummaryText
 from responses_gateway.protocol.response import Response
 
 
@@ -88,6 +88,29 @@ class ReasoningTextDone(_PartEvent, tag="response.reasoning_text.done"):
     text: str
 
 
+class _SummaryEvent(_Event):
+    item_id: str
+    output_index: int
+    summary_index: int
+
+
+class ReasoningSummaryPartAdded(_SummaryEvent, tag="response.reasoning_summary_part.added"):
+    part: SummaryText
+
+
+class ReasoningSummaryPartDone(_SummaryEvent, tag="response.reasoning_summary_part.done", omit_defaults=True):
+    part: SummaryText
+    status: Literal["incomplete"] | None = None  # set when the reasoning was cut short
+
+
+class ReasoningSummaryTextDelta(_SummaryEvent, tag="response.reasoning_summary_text.delta"):
+    delta: str
+
+
+class ReasoningSummaryTextDone(_SummaryEvent, tag="response.reasoning_summary_text.done"):
+    text: str
+
+
 class _ItemEvent(_Event):
     item_id: str
     output_index: int
@@ -110,10 +133,25 @@ class CustomToolCallInputDone(_ItemEvent, tag="response.custom_tool_call_input.d
     input: str
 
 
+class ErrorPayload(Struct):
+    type: str
+    code: str | None
+    message: str
+    param: str | None
+
+
 class ErrorEvent(_Event, tag="error"):
+    """OpenAI's error event (`code`, `message`, `param` at the top, as its SDKs read them) that also
+    carries the Open Responses spec's `error` object with the same values."""
+
     code: str
     message: str
     param: str | None = None
+    error: ErrorPayload | None = None
+
+    def __post_init__(self) -> None:
+        if self.error is None:  # every error event on a stream is the server's (the request was valid)
+            self.error = ErrorPayload("server_error", self.code, self.message, self.param)
 
 
 Event = (
@@ -132,6 +170,10 @@ Event = (
     | RefusalDone
     | ReasoningTextDelta
     | ReasoningTextDone
+    | ReasoningSummaryPartAdded
+    | ReasoningSummaryPartDone
+    | ReasoningSummaryTextDelta
+    | ReasoningSummaryTextDone
     | FunctionCallArgumentsDelta
     | FunctionCallArgumentsDone
     | CustomToolCallInputDelta

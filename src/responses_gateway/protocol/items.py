@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from msgspec import Meta, Struct
 
 Role = Literal["user", "system", "developer", "assistant"]
+Phase = Literal["commentary", "final_answer"]
 NonEmpty = Annotated[str, Meta(min_length=1)]
 
 
@@ -50,7 +51,9 @@ class InputImage(_Part, tag="input_image"):
     detail: str | None = None
 
 
-class InputFile(_Part, tag="input_file"):
+class InputFile(Struct, tag_field="type", tag="input_file", omit_defaults=True, frozen=True):
+    """Frozen, so hashable: a part is the key of what it became for the backend (`render`)."""
+
     file_id: str | None = None
     file_data: str | None = None
     file_url: str | None = None
@@ -69,6 +72,7 @@ class Message(_Item, tag="message"):
     content: str | list[ContentPart] = ""
     id: str | None = None
     status: str | None = None
+    phase: Phase | None = None  # an assistant message's label; kept and listed, never sent to a backend
 
 
 class FunctionCall(_Item, tag="function_call"):
@@ -126,6 +130,20 @@ class Reasoning(_Item, tag="reasoning"):
     status: str | None = None
 
 
+class Compaction(_Item, tag="compaction"):
+    """A summary of earlier context sealed by `POST /v1/responses/compact` (`compaction.py`)."""
+
+    encrypted_content: NonEmpty
+    id: str | None = None
+    created_by: str | None = None
+
+
+class CompactionTrigger(_Item, tag="compaction_trigger"):
+    """ "Compact the context here": the last input item of a create that is a compaction turn."""
+
+    id: str | None = None
+
+
 class ItemReference(_Item, tag="item_reference"):
     id: NonEmpty
 
@@ -139,7 +157,8 @@ Item = (
     | ToolSearchCall
     | ToolSearchOutput
     | Reasoning
+    | Compaction
 )
-InputItem = Item | ItemReference
-OutputItem = Message | FunctionCall | CustomToolCall | ToolSearchCall | Reasoning
+InputItem = Item | ItemReference | CompactionTrigger
+OutputItem = Message | FunctionCall | CustomToolCall | ToolSearchCall | Reasoning | Compaction
 CallItem = FunctionCall | CustomToolCall | ToolSearchCall

@@ -16,7 +16,13 @@ import msgspec
 import orjson
 
 from responses_gateway.protocol.errors import ECHO_CHARS, RequestInvalid, shown
-from responses_gateway.protocol.items import InputFile, InputImage, Message
+from responses_gateway.protocol.items import (
+    CustomToolCallOutput,
+    FunctionCallOutput,
+    InputFile,
+    InputImage,
+    Message,
+)
 from responses_gateway.protocol.request import CreateRequest
 
 __all__ = ["DEFAULT_LIMITS", "MAX_DEPTH", "RequestLimits", "format_error", "parse_create", "parse_json"]
@@ -191,21 +197,46 @@ def _check_supported(req: CreateRequest) -> None:
     if not isinstance(req.input, list):
         return
     for i, item in enumerate(req.input):
-        if not isinstance(item, Message) or isinstance(item.content, str):
+        if not isinstance(item, Message):
+            if isinstance(item, _OUTPUTS) and not isinstance(item.output, str):
+                for j, part in enumerate(item.output):
+                    if isinstance(part, InputFile):
+                        _check_file(part, f"input[{i}].output[{j}]", "user")
+            continue
+        if isinstance(item.content, str):
             continue
         for j, part in enumerate(item.content):
             where = f"input[{i}].content[{j}]"
             if isinstance(part, InputFile):
-                raise RequestInvalid(
-                    f"'{where}': input_file parts are not supported by this gateway's backends.", where
-                )
+                _check_file(part, where, item.role)
             if isinstance(part, InputImage) and not part.image_url:
                 raise RequestInvalid(
                     "input_image parts need an image_url (file_id is not supported).", f"{where}.image_url"
                 )
 
 
+def _check_file(part: InputFile, where: str, role: str) -> None:
+    """An `input_file` names its file one way: `file_data` or `file_url` (docs/API.md)."""
+    if part.file_id is not None:
+        raise RequestInvalid(
+            f"Invalid '{where}.file_id': this gateway has no file store, so files cannot be referenced "
+            "by id; send the file's content as `file_data` (a base64 data URL) or a `file_url`.",
+            f"{where}.file_id",
+            _UNSUPPORTED,
+        )
+    if role != "user":
+        raise RequestInvalid(
+            f"Invalid '{where}': input_file parts are accepted in user messages and tool outputs only.",
+            where,
+        )
+    if (part.file_data is None) == (part.file_url is None):
+        raise RequestInvalid(
+            f"Invalid '{where}': an input_file needs exactly one of 'file_data' or 'file_url'.", where
+        )
+
+
 _UNSUPPORTED = "unsupported_parameter"
+_OUTPUTS = (FunctionCallOutput, CustomToolCallOutput)  # tool outputs: their parts may hold files
 
 # -- the formatter ---------------------------------------------------------------------------------
 

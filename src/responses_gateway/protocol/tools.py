@@ -35,7 +35,9 @@ class _Tool(Struct, tag_field="type", omit_defaults=True):
     pass
 
 
-class FunctionTool(_Tool, tag="function"):
+class FunctionTool(_Tool, tag="function", omit_defaults=False):
+    """Encoded with every key (null when unset): the spec's FunctionTool requires them all."""
+
     name: Name
     description: str | None = None
     parameters: dict[str, Any] | None = None  # open: a JSON schema

@@ -6,6 +6,8 @@ see docs/STORE-LAYOUT.md. _redis_scripts.KEY_OF is the Lua twin of `KeySchema.ke
 
 from __future__ import annotations
 
+import hashlib
+
 from responses_gateway import ids
 
 # Ids not minted by this gateway (no thread tag inside) all share this tag: their chains still live
@@ -13,6 +15,7 @@ from responses_gateway import ids
 FOREIGN_TAG = "_"
 RESPONSE = "response"
 SEGMENT = "seg"
+RECENT = "recent"
 
 
 def tag_of(response_id: str) -> str:
@@ -37,3 +40,9 @@ class KeySchema:
     def pattern(self) -> str:
         """A KEYS/SCAN pattern matching every response key of this prefix."""
         return f"{self.response_prefix}*"
+
+    def recent(self, owner: str) -> str:
+        """The ZSET of an owner's recent response ids (written only with `ui.enabled`; stores/recent.py),
+        tagged by a digest of the owner so any tenant name makes a plain key."""
+        digest = hashlib.sha256(owner.encode()).hexdigest()[:16]
+        return f"{self.prefix}{RECENT}:{{{digest}}}"

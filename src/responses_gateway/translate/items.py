@@ -6,8 +6,11 @@ from collections.abc import Callable
 
 import msgspec
 
+from responses_gateway.errors import InvalidRequest
 from responses_gateway.ids import INPUT_INDEX_BASE, item_id
 from responses_gateway.protocol.items import (
+    Compaction,
+    CompactionTrigger,
     CustomToolCall,
     CustomToolCallOutput,
     FunctionCall,
@@ -34,7 +37,20 @@ _ID_PREFIX: dict[type[Item], str] = {
     ToolSearchCall: "tsc",
     ToolSearchOutput: "tso",
     Reasoning: "rs",
+    Compaction: "cmp",
 }
+
+
+# item types whose listed form has a `status` (a reasoning item's is optional, and left as sent)
+_WITH_STATUS = (
+    Message,
+    FunctionCall,
+    FunctionCallOutput,
+    CustomToolCall,
+    CustomToolCallOutput,
+    ToolSearchCall,
+    ToolSearchOutput,
+)
 
 
 class Sealed(msgspec.Struct):
@@ -57,7 +73,12 @@ def normalize_input(raw: str | list[InputItem] | None, response_id: str) -> list
             if isinstance(item.content, str):
                 text = item.content
                 item.content = [OutputText(text, []) if item.role == "assistant" else InputText(text)]
+        if isinstance(item, _WITH_STATUS):  # listed, they carry a status, as the spec's items require
             item.status = item.status or "completed"
+        elif isinstance(item, CompactionTrigger):  # a final one was taken away (`compaction.py`)
+            raise InvalidRequest(
+                "A compaction_trigger item must be the final input item.", param=f"input[{i}]"
+            )
         if not item.id:
             item.id = item_id(_ID_PREFIX[type(item)], response_id, INPUT_INDEX_BASE + i)
     return raw

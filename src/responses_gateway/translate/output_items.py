@@ -16,6 +16,10 @@ from responses_gateway.protocol.events import (
     OutputItemAdded,
     OutputTextDelta,
     OutputTextDone,
+    ReasoningSummaryPartAdded,
+    ReasoningSummaryPartDone,
+    ReasoningSummaryTextDelta,
+    ReasoningSummaryTextDone,
     ReasoningTextDelta,
     ReasoningTextDone,
     RefusalDelta,
@@ -30,6 +34,7 @@ from responses_gateway.protocol.items import (
     Reasoning,
     ReasoningText,
     Refusal,
+    SummaryText,
     ToolSearchCall,
 )
 from responses_gateway.translate.tools import ToolTarget, custom_input, parse_arguments
@@ -68,16 +73,31 @@ class TextItem:
 
 
 class ReasoningItem(TextItem):
-    __slots__ = ("seal",)
+    """The backend's reasoning as a `reasoning_text` part; with `summary` (the request asked for
+    `reasoning.summary`) the same text is also its one `summary_text` part, streamed alongside:
+    each delta is a summary delta then a reasoning_text delta (docs/API.md "Reasoning summaries")."""
 
-    def __init__(self, index: int, item_id: str, seal: Sealer | None) -> None:
+    __slots__ = ("seal", "summary")
+
+    def __init__(self, index: int, item_id: str, seal: Sealer | None, summary: bool = False) -> None:
         super().__init__(index, item_id)
         self.seal = seal
+        self.summary = summary
 
     def added(self, out: Out) -> None:
         if out.on:
             item = Reasoning(id=self.id, summary=[], content=[], status="in_progress")
             out.events.append(OutputItemAdded(sequence_number=out.next(), output_index=self.index, item=item))
+            if self.summary:
+                out.events.append(
+                    ReasoningSummaryPartAdded(
+                        sequence_number=out.next(),
+                        item_id=self.id,
+                        output_index=self.index,
+                        summary_index=0,
+                        part=SummaryText(""),
+                    )
+                )
             out.events.append(self._part(ContentPartAdded, out, ReasoningText("")))
 
     def _part(self, cls: type[ContentPartAdded | ContentPartDone], out: Out, part: ReasoningText) -> Event:
@@ -88,6 +108,16 @@ class ReasoningItem(TextItem):
     def delta(self, piece: str, out: Out) -> None:
         self.text.append(piece)
         if out.on:
+            if self.summary:
+                out.events.append(
+                    ReasoningSummaryTextDelta(
+                        sequence_number=out.next(),
+                        item_id=self.id,
+                        output_index=self.index,
+                        summary_index=0,
+                        delta=piece,
+                    )
+                )
             out.events.append(
                 ReasoningTextDelta(
                     sequence_number=out.next(),
@@ -100,10 +130,13 @@ class ReasoningItem(TextItem):
 
     def done(self, status: str, out: Out) -> OutputItem:
         text = "".join(self.text)
-        item = Reasoning(id=self.id, summary=[], content=[ReasoningText(text)], status=status)
+        summary = [SummaryText(text)] if self.summary else []
+        item = Reasoning(id=self.id, summary=summary, content=[ReasoningText(text)], status=status)
         if self.seal is not None:
             item.encrypted_content = self.seal(item)
         if out.on:
+            if self.summary:
+                self._summary_done(text, status, out)
             out.events.append(
                 ReasoningTextDone(
                     sequence_number=out.next(),
@@ -115,6 +148,27 @@ class ReasoningItem(TextItem):
             )
             out.events.append(self._part(ContentPartDone, out, ReasoningText(text)))
         return item
+
+    def _summary_done(self, text: str, status: str, out: Out) -> None:
+        out.events.append(
+            ReasoningSummaryTextDone(
+                sequence_number=out.next(),
+                item_id=self.id,
+                output_index=self.index,
+                summary_index=0,
+                text=text,
+            )
+        )
+        out.events.append(
+            ReasoningSummaryPartDone(
+                sequence_number=out.next(),
+                item_id=self.id,
+                output_index=self.index,
+                summary_index=0,
+                part=SummaryText(text),
+                status="incomplete" if status == "incomplete" else None,
+            )
+        )
 
 
 class MessageItem(TextItem):

@@ -8,7 +8,7 @@ arrives as the stored, already encoded messages of earlier turns and is joined a
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import msgspec
 
@@ -37,6 +37,7 @@ from responses_gateway.protocol.items import (
     CustomToolCallOutput,
     FunctionCall,
     FunctionCallOutput,
+    InputFile,
     InputImage,
     Item,
     Message,
@@ -51,6 +52,14 @@ from responses_gateway.translate.tools import ToolMap, to_chat_call
 
 _encode = msgspec.json.Encoder().encode
 _decode_messages = msgspec.json.Decoder(list[ChatMessage]).decode
+# What each `input_file` part became for the backend (extracted text, or a Chat `file` part)
+Files = Mapping[InputFile, UserPart]
+NO_FILES: Files = {}  # shared, never written
+
+
+class FilesNeeded(Exception):
+    """`render` met an `input_file` part it has no conversion for: convert the items' files, then
+    render again. Requests without files never pay for looking for them."""
 
 
 def _text_of(content: str | list[ContentPart]) -> str:
@@ -60,7 +69,7 @@ def _text_of(content: str | list[ContentPart]) -> str:
     return "".join(p.refusal if isinstance(p, Refusal) else getattr(p, "text", "") for p in content)
 
 
-def _user_content(content: str | list[ContentPart]) -> str | list[UserPart]:
+def _user_content(content: str | list[ContentPart], files: Files) -> str | list[UserPart]:
     """Responses content parts -> Chat content (a plain string when it is one text)."""
     if isinstance(content, str):
         return content
@@ -74,18 +83,37 @@ def _user_content(content: str | list[ContentPart]) -> str | list[UserPart]:
             parts.append(ChatText(part.refusal))
         elif hasattr(part, "text"):
             parts.append(ChatText(part.text))
+        elif isinstance(part, InputFile):  # last: text parts pay nothing for it
+            converted = files.get(part)
+            if converted is None:
+                raise FilesNeeded
+            parts.append(converted)
     if all(isinstance(p, ChatText) for p in parts) and len(parts) <= 1:
         return parts[0].text if parts and isinstance(parts[0], ChatText) else ""
     return parts
 
 
-def _tool_output(output: str | list[ContentPart]) -> str:
-    return output if isinstance(output, str) else "".join(getattr(p, "text", "") for p in output)
+def _tool_output(output: str | list[ContentPart], files: Files) -> str:
+    """A tool message's text: the text of the parts, and a file's extracted text (a tool message
+    holds text only: a file there is always extracted, `files` maps it to a text part)."""
+    if isinstance(output, str):
+        return output
+    texts: list[str] = []
+    for part in output:
+        if isinstance(part, InputFile):
+            converted = files.get(part)
+            if converted is None:
+                raise FilesNeeded
+            texts.append(converted.text if isinstance(converted, ChatText) else "")
+        else:
+            texts.append(getattr(part, "text", ""))
+    return "".join(texts)
 
 
-def render(items: Iterable[Item]) -> list[ChatMessage]:
+def render(items: Iterable[Item], files: Files = NO_FILES) -> list[ChatMessage]:
     """Chat messages for items in order, merging consecutive assistant text and tool calls.
-    Reasoning items are not sent back to Chat backends (docs/API.md)."""
+    Reasoning items are not sent back to Chat backends (docs/API.md). An `input_file` part becomes
+    what `files` maps it to (FilesNeeded when it is not there)."""
     out: list[ChatMessage] = []
     for item in items:
         last = out[-1] if out and isinstance(out[-1], AssistantMessage) else None
@@ -99,7 +127,7 @@ def render(items: Iterable[Item]) -> list[ChatMessage]:
             elif item.role in ("system", "developer"):
                 out.append(SystemMessage(_text_of(item.content)))
             else:
-                out.append(UserMessage(_user_content(item.content)))
+                out.append(UserMessage(_user_content(item.content, files)))
         elif isinstance(item, FunctionCall | CustomToolCall | ToolSearchCall):
             name, arguments = to_chat_call(item)
             call = ChatToolCall(item.call_id, ChatFunction(name, arguments))
@@ -110,7 +138,7 @@ def render(items: Iterable[Item]) -> list[ChatMessage]:
                 last.tool_calls = []
             last.tool_calls.append(call)
         elif isinstance(item, FunctionCallOutput | CustomToolCallOutput):
-            out.append(ToolMessage(item.call_id, _tool_output(item.output)))
+            out.append(ToolMessage(item.call_id, _tool_output(item.output, files)))
         elif isinstance(item, ToolSearchOutput) and item.call_id:
             out.append(ToolMessage(item.call_id, _encode(item.tools or []).decode()))
     return out

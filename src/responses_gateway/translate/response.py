@@ -15,6 +15,7 @@ from responses_gateway.protocol.request import (
     TextConfig,
 )
 from responses_gateway.protocol.response import InputTokensDetails, OutputTokensDetails, Response, Usage
+from responses_gateway.protocol.tools import FunctionTool, Tool
 
 log = logging.getLogger("responses_gateway.usage")
 _decode_usage = msgspec.json.Decoder(ChatUsage).decode
@@ -46,7 +47,7 @@ def new_response(req: CreateRequest, response_id: str, created_at: int) -> Respo
         temperature=req.temperature if req.temperature is not None else 1.0,
         text=TextConfig(text.format or FormatText(), text.verbosity),
         tool_choice=req.tool_choice or "auto",
-        tools=req.tools or [],
+        tools=reported_tools(req.tools) if req.tools else [],
         top_logprobs=req.top_logprobs or 0,
         top_p=req.top_p if req.top_p is not None else 1.0,
         truncation=req.truncation or "disabled",
@@ -55,6 +56,20 @@ def new_response(req: CreateRequest, response_id: str, created_at: int) -> Respo
         user=req.user,
         metadata=req.metadata or {},
     )
+
+
+def reported_tools(tools: list[Tool]) -> list[Tool]:
+    """The request's tools as the Response reports them: a function tool always carries `strict`.
+
+    The backend got the client's `strict` as sent, and nothing when it was omitted, which Chat
+    backends take as non-strict; so an omitted `strict` is reported as `false`, what was applied
+    (docs/API.md, "Function tools and strict")."""
+    return [
+        FunctionTool(t.name, t.description, t.parameters, False)
+        if isinstance(t, FunctionTool) and t.strict is None
+        else t
+        for t in tools
+    ]
 
 
 def conversation_ref(req: CreateRequest) -> ConversationRef | None:

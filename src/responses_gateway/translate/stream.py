@@ -57,11 +57,13 @@ class StreamTranslator:
         *,
         seal: Sealer | None = None,
         events: bool = True,
+        summary: bool = False,
     ) -> None:
         self._base = response
         self._item_id = item_id
         self._tools = tools
         self._seal = seal  # set when the request asked for reasoning.encrypted_content
+        self._summary = summary  # the request asked for reasoning.summary: reasoning is also its summary
         self._out = Out(events)
         self._output: list[OutputItem] = []
         self._open: OpenItem | None = None
@@ -122,7 +124,7 @@ class StreamTranslator:
             self.completion_bytes += _size(reasoning)
             if not isinstance(self._open, ReasoningItem):
                 index = len(self._output) + (self._open is not None)
-                self._begin(ReasoningItem(index, self._item_id("rs", index), self._seal))
+                self._begin(ReasoningItem(index, self._item_id("rs", index), self._seal, self._summary))
             assert isinstance(self._open, ReasoningItem)
             self._open.delta(reasoning, self._out)
         for piece, refusal in ((delta.content, False), (delta.refusal, True)):

@@ -18,8 +18,14 @@ import msgspec
 import orjson
 
 from responses_gateway.config import BackendSettings
-from responses_gateway.errors import GatewayError, UpstreamError, UpstreamTimeout
-from responses_gateway.protocol.chat import ChatChunk, ChatRequest, present
+from responses_gateway.errors import GatewayError, InvalidRequest, UpstreamError, UpstreamTimeout
+from responses_gateway.protocol.chat import (
+    ChatChunk,
+    ChatRequest,
+    TokenizeAnswer,
+    TokenizeRequest,
+    present,
+)
 from responses_gateway.redaction import mask_secrets
 from responses_gateway.upstream._errors import failure, map_errors, status_error
 from responses_gateway.upstream._sse import SSEDecoder
@@ -264,6 +270,46 @@ class HTTPUpstream:
             raise status_error(backend, response.status, raw, response.headers, secrets)
         return RawResponse(response, errors)
 
+    async def count_tokens(
+        self, backend: BackendSettings, body: ChatRequest, *, authorization: str | None
+    ) -> int:
+        """The prompt tokens of `body` as the backend's own tokenizer counts them: vLLM's
+        `POST /tokenize` beside its `/v1` (chat template applied, tools included).
+
+        A backend without that endpoint (404, 405, 501) is a 400 `tokenizer_unavailable` naming it;
+        other failures are mapped as for any backend call. The count is never estimated here."""
+        root = backend.base_url.removesuffix("/v1")
+        payload = _encode(
+            TokenizeRequest(body.model, body.messages, add_generation_prompt=True, tools=body.tools)
+        )
+        secrets = self._secrets_with(authorization)
+        errors = map_errors(backend, secrets)
+        response = await self._send(
+            backend, "POST", "/tokenize", payload, authorization, errors, stream=False, base=root
+        )
+        try:
+            with errors:  # vLLM lists every token id too: as large as a whole completion may be
+                raw = await _read_at_most(response, self.max_event_bytes)
+        finally:
+            _finish(response)
+        if response.status in (404, 405, 501):
+            raise InvalidRequest(
+                f"Input tokens cannot be counted for model '{body.model}': its backend '{backend.name}' has "
+                f"no tokenizer endpoint (POST /tokenize answered {response.status}). This gateway counts "
+                "tokens only with a backend's own tokenizer (as vLLM serves it), never by estimate.",
+                param="model",
+                code="tokenizer_unavailable",
+            )
+        if response.status >= 300:
+            raise status_error(backend, response.status, raw, response.headers, secrets)
+        try:
+            count = _decode_tokenize(raw).count
+        except msgspec.DecodeError:
+            count = -1
+        if count < 0:
+            raise UpstreamError(f"Backend '{backend.name}' answered POST /tokenize without a token count.")
+        return count
+
     def _secrets_with(self, authorization: str | None) -> frozenset[str]:
         """The configured keys, and the client's own credential when it is passed through."""
         if not authorization:
@@ -311,6 +357,7 @@ class HTTPUpstream:
         errors: map_errors,
         *,
         stream: bool,
+        base: str | None = None,
     ) -> aiohttp.ClientResponse:
         session = self._session
         if session is None:
@@ -327,7 +374,7 @@ class HTTPUpstream:
         with errors:
             return await session.request(
                 method,
-                backend.base_url + path,
+                (backend.base_url if base is None else base) + path,
                 data=body,
                 headers=headers,
                 timeout=self._timeout(backend.timeout_seconds),
@@ -351,6 +398,7 @@ class HTTPUpstream:
 _encode = msgspec.json.Encoder().encode
 _decode_chunk = msgspec.json.Decoder(ChatChunk).decode
 _decode_any = msgspec.json.Decoder().decode
+_decode_tokenize = msgspec.json.Decoder(TokenizeAnswer).decode
 
 
 def _parse_chunk(backend: BackendSettings, event: bytes, secrets: frozenset[str] = frozenset()) -> ChatChunk:
