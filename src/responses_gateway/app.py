@@ -21,6 +21,7 @@ from responses_gateway.api.routes import ROUTES, AppState
 from responses_gateway.api.websocket import serve_websocket
 from responses_gateway.background import BackgroundRunner
 from responses_gateway.config import Settings
+from responses_gateway.errors import ConfigError
 from responses_gateway.metrics import BackendMeter, Metrics, MetricsMiddleware
 from responses_gateway.ratelimit import build_rate_limiter
 from responses_gateway.redaction import mask_url
@@ -114,8 +115,13 @@ def create_app(
     metrics = metrics or Metrics()
     tracing: Tracing | None = None
     if settings.tracing.enabled:
-        from responses_gateway.tracing import Tracing  # OpenTelemetry is loaded only when enabled
-
+        try:
+            from responses_gateway.tracing import Tracing  # OpenTelemetry is loaded only when enabled
+        except ImportError as exc:
+            raise ConfigError(
+                "tracing.enabled: the OpenTelemetry SDK and its OTLP exporter are not installed "
+                f"({exc.name}); install them with: pip install 'responses-gateway[tracing]'"
+            ) from None
         tracing = Tracing(settings.tracing, span_exporter)
 
     @asynccontextmanager

@@ -160,3 +160,29 @@ def test_tracing_off_imports_nothing(echo: EchoBackend) -> None:
     result = json.loads(out.stdout.strip().splitlines()[-1])
     # (redis-py 8 imports opentelemetry.sdk.metrics by itself when the SDK is installed: not ours)
     assert result == {"statuses": [200, 404], "loaded": []}
+
+
+_MISSING = """
+import sys
+sys.modules["opentelemetry.sdk"] = None  # as when the tracing extra is not installed
+from responses_gateway.app import create_app
+from responses_gateway.config import settings_from_dict
+from responses_gateway.errors import ConfigError
+backend = {"name": "b", "base_url": "http://127.0.0.1:9/v1", "models": ["*"]}
+settings = settings_from_dict({"backends": [backend], "tracing": {"enabled": True}})
+try:
+    create_app(settings)
+except ConfigError as exc:
+    print(exc)
+"""
+
+
+def test_tracing_without_the_sdk_is_a_config_error() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", _MISSING], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(
+        "tracing.enabled: the OpenTelemetry SDK and its OTLP exporter are not installed"
+    )
+    assert "pip install 'responses-gateway[tracing]'" in out.stdout
