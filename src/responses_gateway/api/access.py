@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 from typing import Any
 
@@ -29,7 +28,6 @@ log = logging.getLogger("responses_gateway.access")
 
 CLIENT_CLOSED = 499  # logged for a request that ended without an answer (its client left)
 _MAX_FIELD = 200  # a path or model longer than this is cut in the log
-_MAYBE_SECRET = re.compile(r"(?i)sk-|rk-|pk-|bearer|basic|@")
 _RESPONSES = "/v1/responses/"
 
 
@@ -37,7 +35,9 @@ def clean(value: str) -> str:
     """A client-given value as it may be logged: bounded, secrets masked."""
     if len(value) > _MAX_FIELD:
         value = value[:_MAX_FIELD] + "..."
-    if _MAYBE_SECRET.search(value):
+    # every pattern `mask_secrets` masks has a `-` (sk-…), an `@` (URL user info) or white space
+    # (`Bearer …`): without them (most paths, many model names) nothing is searched
+    if "-" in value or "@" in value or not value.isprintable() or " " in value:
         value = mask_secrets(value)
     return value
 
