@@ -8,6 +8,7 @@ median over the rounds. Reported: requests/s ÷ calling the echo backend directl
 round too) and the gateway's CPU ms per request.
 
 Run: .venv/bin/python benchmarks/ab.py [--before 707e816] [--rounds 3] [--stores memory,redis-cluster]
+     [--log-level info]  (info: both gateways write their access lines, to a file)
 """
 
 from __future__ import annotations
@@ -117,7 +118,8 @@ async def _main(args: argparse.Namespace) -> str:
                         api = {"store_backend": "redis", "redis": {**redis, "key_prefix": f"{side}{rnd}:"}}
                     print(f"round {rnd + 1}: {side} on {store} ...", file=sys.stderr)
                     base = await direct(echo)
-                    gw = start_gateway(reg, workdir, echo.url, api, f"{side}-{store}-{rnd}", src=src)
+                    name = f"{side}-{store}-{rnd}"
+                    gw = start_gateway(reg, workdir, echo.url, api, name, src=src, log_level=args.log_level)
                     try:
                         results = await measure(gw, echo)
                     finally:
@@ -136,7 +138,7 @@ async def _main(args: argparse.Namespace) -> str:
     return "\n".join(
         [
             f"`.venv/bin/python benchmarks/ab.py --before {args.before} --rounds {args.rounds} "
-            f"--stores {args.stores}`  ",
+            f"--stores {args.stores} --log-level {args.log_level}`  ",
             f"{info['date']}; {info['nproc']} CPUs ({info['cpu']}); Python {info['python']}; loopback only. "
             f"Medians of {args.rounds} alternating rounds.",
             "",
@@ -161,6 +163,7 @@ def main() -> None:
     parser.add_argument("--before", default="707e816", help="the earlier commit (default: before Core v2)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--stores", default="memory,redis-cluster")
+    parser.add_argument("--log-level", default="warning", help="log_level of both (info: access lines)")
     print(run(_main(parser.parse_args())))
 
 

@@ -27,6 +27,7 @@ import msgspec
 
 from responses_gateway.config import BackgroundSettings
 from responses_gateway.errors import InvalidRequest, NotFound, RateLimited, StoreUnavailable, UpstreamError
+from responses_gateway.metrics import Metrics
 from responses_gateway.protocol.errors import shown
 from responses_gateway.protocol.events import Event, ResponseFailed, event_type
 from responses_gateway.protocol.response import Response, ResponseError, Status
@@ -81,6 +82,7 @@ class BackgroundRunner:
         self._jobs: dict[str, _Job] = {}
         self._heartbeat: asyncio.Task[None] | None = None
         self._closing = False
+        self.metrics: Metrics | None = None  # set by the app
 
     @property
     def running(self) -> int:
@@ -103,13 +105,20 @@ class BackgroundRunner:
         response.status = "queued"
         job = _Job(p, ctx, response)
         self._jobs[p.response_id] = job  # counted from now: the cap holds while the writes run
+        metrics = self.metrics
+        if metrics is not None:
+            metrics.background_running.inc()
         try:
             await self.control.heartbeat(p.response_id, self.lease_seconds)
             body = _encode(response)
             await self.store.put(self._record(job, response, body))
         except BaseException:
             self._jobs.pop(p.response_id, None)
+            if metrics is not None:
+                metrics.background_running.dec()
             raise
+        if metrics is not None:
+            metrics.background_started.inc()
         queue: asyncio.Queue[list[Event] | None] | None = None
         if p.stream:
             queue = asyncio.Queue()
@@ -141,6 +150,7 @@ class BackgroundRunner:
         p = job.prepared
         unlogged: list[Event] = []  # events not yet in the event log (written at most every LOG_EVERY s)
         logged_at = 0.0
+        outcome = "failed"  # the final status, for gateway_background_finished_total
         try:
             await self._put(job, msgspec.structs.replace(job.response, status="in_progress"))
             async with aclosing(self.service.stream(p, job.ctx)) as events:
@@ -152,14 +162,20 @@ class BackgroundRunner:
                         logged_at = time.monotonic()
                         await self._log(p.response_id, unlogged)
                         unlogged = []
+                    settled = getattr(batch[-1], "response", None) if batch else None
+                    if settled is not None and settled.status not in RUNNING:
+                        outcome = settled.status
         except asyncio.CancelledError:
+            outcome = "cancelled"
             if not job.started:  # before the backend's first chunk: the service stored nothing
                 await asyncio.shield(self._settle(job, "cancelled"))
             else:  # the service stores it as cancelled in a task of its own: let it land first
                 await self.service.settled(_SETTLE_WAIT)
             log.info("background response %s cancelled", p.response_id)
         except UpstreamError as exc:  # before the first chunk (later ones are stored as failed)
-            log.warning("background response %s: the backend failed: %s", p.response_id, exc.message)
+            if not exc.logged:  # else the upstream client logged the backend's own words
+                exc.logged = True
+                log.warning("background response %s: the backend failed: %s", p.response_id, exc.message)
             failed = await self._settle(job, "failed", exc.message)
             closing: list[Event] = [ResponseFailed(sequence_number=0, response=failed)]
             job.publish(closing)
@@ -172,6 +188,9 @@ class BackgroundRunner:
         finally:
             job.publish(None)
             self._jobs.pop(p.response_id, None)
+            if self.metrics is not None:
+                self.metrics.background_running.dec()
+                self.metrics.background_finished.labels(outcome).inc()
             try:
                 if unlogged:
                     await asyncio.shield(self._log(p.response_id, unlogged))

@@ -209,8 +209,8 @@ def _with_overrides(settings: Settings, args: argparse.Namespace) -> Settings:
     return settings.model_copy(update=update)
 
 
-def _configure_logging(level: str) -> None:
-    configure_logging(level)
+def _configure_logging(settings: Settings) -> None:
+    configure_logging(settings.log_level, settings.log_format)
 
 
 def _build_app(settings: Settings) -> ASGIApp:
@@ -300,7 +300,7 @@ def _serve(args: argparse.Namespace) -> int:
     refusal = _memory_store_refusal(settings, workers, where)
     if refusal is not None:
         return _fail(refusal)
-    _configure_logging(settings.log_level)
+    _configure_logging(settings)
     refusal = _bind_refusal(settings, "--host" if args.host is not None else "server.host")
     if refusal is not None:
         return _fail(refusal)

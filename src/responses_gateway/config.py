@@ -45,6 +45,7 @@ __all__ = [
     "ServerSettings",
     "Settings",
     "TenantLimits",
+    "TracingSettings",
     "WebSocketSettings",
     "expand_vars",
     "load_settings",
@@ -393,6 +394,16 @@ class WebSocketSettings(_Model):
     per_message_deflate: bool = True  # compression when the client offers it (about 35 KiB more a socket)
 
 
+class TracingSettings(_Model):
+    """OpenTelemetry tracing (docs/OPERATIONS.md): off by default; when off nothing of OpenTelemetry is
+    imported. Spans go to an OTLP/HTTP (protobuf) collector."""
+
+    enabled: bool = False
+    endpoint: str = "http://127.0.0.1:4318/v1/traces"  # the collector's OTLP/HTTP traces URL
+    service_name: str = Field(default="responses-gateway", min_length=1)
+    sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)  # of the traces this gateway starts
+
+
 class Settings(_Model):
     server: ServerSettings = Field(default_factory=ServerSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
@@ -403,6 +414,8 @@ class Settings(_Model):
     websocket: WebSocketSettings = Field(default_factory=WebSocketSettings)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     ui: UISettings = Field(default_factory=UISettings)
+    log_format: Literal["text", "json"] = "text"
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -434,6 +447,7 @@ _MODELS: tuple[type[_Model], ...] = (
     MemorySettings,
     SQLiteSettings,
     RedisSettings,
+    TracingSettings,
 )
 _ALL_KEYS = sorted({name for model in _MODELS for name in model.model_fields})  # for "did you mean"
 

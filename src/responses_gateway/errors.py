@@ -106,11 +106,14 @@ class UpstreamError(GatewayError):
     status_code = 502
     error_type = "server_error"
     code = "upstream_error"
+    kind = "error"  # the `kind` label of gateway_backend_errors_total (set where it is raised)
+    logged = False  # set by whoever logged it, so it is logged once
 
 
 class UpstreamTimeout(UpstreamError):
     status_code = 504
     code = "upstream_timeout"
+    kind = "timeout"
 
 
 class UpstreamStatusError(UpstreamError):

@@ -6,12 +6,13 @@ multiprocess mode) and /metrics, on any worker, renders the sum over all of them
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import (
@@ -123,6 +124,69 @@ class Metrics:
         # (route, method, status) -> the bound counter and histogram children: `.labels()` takes a lock
         # and builds a key on every call, so each label set is bound once and reused
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        # operations: store retries and round trips, chain depth, backends, streams, background work
+        self.store_retries = Counter(
+            "gateway_store_retries_total",
+            "Store commands tried again after a connection failure or failover (Redis), by operation.",
+            ["op"],
+            registry=self.registry,
+        )
+        self.store_round_trips = Counter(
+            "gateway_store_round_trips_total",
+            "Store round trips of /v1 requests (Redis: network round trips; others: store calls), by route.",
+            ["route"],
+            registry=self.registry,
+        )
+        self.chain_depth = Histogram(
+            "gateway_chain_depth",
+            "Turns in the history read for a create with previous_response_id.",
+            registry=self.registry,
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+        )
+        self.backend_seconds = Histogram(
+            "gateway_backend_seconds",
+            "Time of each backend call, to its last chunk (or its failure), by backend.",
+            ["backend"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+        )
+        self.backend_first_chunk = Histogram(
+            "gateway_backend_time_to_first_token_seconds",
+            "Time from a backend call to its first chunk (its first token, or its whole answer), by backend.",
+            ["backend"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+        )
+        self.backend_errors = Counter(
+            "gateway_backend_errors_total",
+            "Backend calls that failed, by backend and kind (timeout, connect, disconnect, status_4xx, "
+            "status_5xx, rate_limited, auth, stream_error, malformed, too_large).",
+            ["backend", "kind"],
+            registry=self.registry,
+        )
+        self.streams_open = Gauge(
+            "gateway_streams_open",
+            "Server-sent-event streams open now (server.max_streams caps each process).",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
+        self.background_running = Gauge(
+            "gateway_background_running",
+            "Background responses queued or running in the gateway's processes now.",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
+        self.background_started = Counter(
+            "gateway_background_started_total",
+            "Background responses accepted (queued).",
+            registry=self.registry,
+        )
+        self.background_finished = Counter(
+            "gateway_background_finished_total",
+            "Background responses that ended, by final status (completed, incomplete, failed, cancelled).",
+            ["status"],
+            registry=self.registry,
+        )
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one HTTP request and record its duration."""
@@ -167,3 +231,29 @@ class MetricsMiddleware:
             self.metrics.observe_request(
                 route_of(scope["path"]), scope["method"], status[0], time.perf_counter() - start
             )
+
+
+class BackendMeter:
+    """Feeds the backend instruments from `HTTPUpstream.stream_chat` (its `CallMeter`): call time, time
+    to the first chunk, and failures by kind (a cancelled call, whose client left, is no failure)."""
+
+    def __init__(self, metrics: Metrics, error_kind: Callable[[BaseException], str]) -> None:
+        self._metrics = metrics
+        self._error_kind = error_kind
+        self._children: dict[str, tuple[Any, Any]] = {}
+
+    def _of(self, backend: str) -> tuple[Any, Any]:
+        children = self._children.get(backend)
+        if children is None:
+            m = self._metrics
+            children = (m.backend_seconds.labels(backend), m.backend_first_chunk.labels(backend))
+            self._children[backend] = children
+        return children
+
+    def first_chunk(self, backend: str, seconds: float) -> None:
+        self._of(backend)[1].observe(seconds)
+
+    def ended(self, backend: str, seconds: float, error: BaseException | None) -> None:
+        self._of(backend)[0].observe(seconds)
+        if error is not None and not isinstance(error, asyncio.CancelledError):
+            self._metrics.backend_errors.labels(backend, self._error_kind(error)).inc()

@@ -41,6 +41,7 @@ from responses_gateway.protocol.request import CreateRequest
 from responses_gateway.protocol.response import Deleted, Response
 from responses_gateway.stores.base import ChainIncomplete, ResponseStore, StoredResponse
 from responses_gateway.stores.conversations import ConversationTooLarge
+from responses_gateway.telemetry import note_create
 from responses_gateway.translate.compaction import restore_compactions
 from responses_gateway.translate.defaults import OPENAI_DEFAULTS, Defaults
 from responses_gateway.translate.items import normalize_input, open_reasoning, references, seal_payload
@@ -217,6 +218,7 @@ class ResponsesService:
             await self.chain(prev, ctx, local) if prev else await self.conversation_history(req, ctx, backend)
         )
         response_id = new_response_id(prev)
+        note_create(response_id, req.model, backend.name)
         items = await self.input_items(req.input, response_id, ctx)
         check_tool_outputs(items, history)
         context = self.restored(items, ctx)
@@ -437,7 +439,9 @@ class ResponsesService:
                     out.deadline.stop()  # the backend is done: what is left is ours to finish
                 response, closing = tr.finish(int(self._clock()))
             except UpstreamError as exc:
-                log.warning("backend failed mid-stream for %s: %s", p.response_id, exc.message)
+                if not exc.logged:  # the upstream client logged the backend's own words already
+                    exc.logged = True
+                    log.warning("backend failed mid-stream for %s: %s", p.response_id, exc.message)
                 out.failure = exc
                 response, closing = tr.fail("server_error", exc.message)
             except (asyncio.CancelledError, GeneratorExit):
@@ -447,6 +451,7 @@ class ResponsesService:
                     self._store_task(p, ctx, cancelled, _encode(cancelled))
                     raise
                 out.failure = out.deadline.error()  # the deadline passed mid-reply: failed, saying so
+                out.failure.logged = True
                 log.warning("%s: %s", p.response_id, out.failure.message)
                 response, closing = tr.fail("server_error", out.failure.message)
             out.response, out.body = response, _encode(response)

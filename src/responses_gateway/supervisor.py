@@ -72,7 +72,9 @@ def _worker_main(settings: Settings, sock: socket.socket, parent: int) -> None:
     import uvicorn
 
     _stop_with_parent(parent)
-    configure_logging(settings.log_level)  # a spawned process starts with no logging set up
+    configure_logging(
+        settings.log_level, settings.log_format
+    )  # a spawned process starts with no logging set up
     try:
         from responses_gateway.app import create_app
 

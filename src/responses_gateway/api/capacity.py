@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 
+from prometheus_client import Gauge
+
 from responses_gateway.config import Settings, WebSocketSettings
 from responses_gateway.errors import ServerBusy
 from responses_gateway.protocol.events import Event
@@ -23,20 +25,25 @@ LOST_EXTENSION = "responses_gateway.on_lost"
 class _Slots:
     """Counts what this process has open; `take` refuses one over `limit` (a 503 saying `busy`)."""
 
-    __slots__ = ("limit", "open")
+    __slots__ = ("gauge", "limit", "open")
     BUSY = ""  # the 503's message, formatted with the limit
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.open = 0
+        self.gauge: Gauge | None = None  # the gauge of what is open, set by the app
 
     def take(self) -> None:
         if self.open >= self.limit:
             raise ServerBusy(self.BUSY.format(limit=self.limit))
         self.open += 1
+        if self.gauge is not None:
+            self.gauge.inc()
 
     def release(self) -> None:
         self.open -= 1
+        if self.gauge is not None:
+            self.gauge.dec()
 
 
 class StreamSlots(_Slots):

@@ -11,7 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from responses_gateway.errors import GatewayError, InvalidRequest, StoreUnavailable
+from responses_gateway.errors import GatewayError, InvalidRequest, StoreUnavailable, UpstreamError
 from responses_gateway.protocol.errors import RequestInvalid
 
 log = logging.getLogger("responses_gateway.api")
@@ -33,7 +33,11 @@ def error_response(
 async def gateway_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GatewayError)
     if isinstance(exc, StoreUnavailable) and not exc.logged:  # the client gets the generic message
+        exc.logged = True
         log.warning("store unavailable on %s %s: %s", request.method, request.url.path, exc.detail)
+    elif isinstance(exc, UpstreamError) and not exc.logged:  # not yet logged by the upstream client
+        exc.logged = True
+        log.warning("backend error on %s %s: %s", request.method, request.url.path, exc.message)
     return Response(
         orjson.dumps(exc.to_dict()),
         status_code=exc.status_code,

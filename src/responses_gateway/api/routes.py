@@ -33,6 +33,7 @@ from responses_gateway.ratelimit import RateLimiter, Slot, holding
 from responses_gateway.service import Prepared, RequestContext, ResponsesService
 from responses_gateway.stores.conversations import Order
 from responses_gateway.stores.events import LoggedEvent
+from responses_gateway.telemetry import note_create
 from responses_gateway.token_count import count_input_tokens
 from responses_gateway.upstream.http import HTTPUpstream
 
@@ -368,6 +369,7 @@ async def chat_completions(request: Request) -> Response:
     state = _state(request)
     upstream = state.upstream
     backend = upstream.backend_for(body["model"])
+    note_create(None, body["model"], backend.name)  # for the access line
     ctx = _ctx(request)
     slot = await state.limiter.admit(ctx.owner, stream=body.get("stream") is True)
     try:

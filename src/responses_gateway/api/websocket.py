@@ -129,12 +129,9 @@ async def serve_websocket(state: AppState, scope: Scope, receive: Receive, send:
     except GatewayError as exc:
         await deny_websocket(scope, send, exc)
         return
-    gauge = state.metrics.websockets_open
-    gauge.inc()
     try:
         await _Socket(state, state.service, request_context(scope), scope, send).run(receive)
     finally:
-        gauge.dec()
         capacity.sockets.release()
 
 

@@ -43,6 +43,7 @@ from responses_gateway.stores._redis_support import (
     map_errors,
 )
 from responses_gateway.stores.base import ChainIncomplete, StoredResponse, StoreUnavailable, find_item
+from responses_gateway.telemetry import count_round_trips
 
 __all__ = ["MAX_CHAIN_DEPTH", "RedisStore", "RedisStoreStats", "format_go_duration"]
 
@@ -61,14 +62,24 @@ class RedisStoreStats:
 
     round_trips: int = 0
     commands: int = 0
+    retries: int = 0
+    on_retry: Callable[[str], None] | None = None  # told the operation of every retry (metrics)
 
     def add(self, commands: int = 1) -> None:
         self.round_trips += 1
         self.commands += commands
+        count_round_trips()
+
+    async def retried(self, operation: str) -> None:
+        self.retries += 1
+        if self.on_retry is not None:
+            self.on_retry(operation)
 
 
 class RedisStore:
     """ResponseStore on Redis (standalone) or Redis Cluster, over a RedisConnection."""
+
+    counts_round_trips = True  # `stats.add` counts each one into the request's record (telemetry)
 
     backend_name = "redis"
 
@@ -230,7 +241,9 @@ class RedisStore:
         """Connect if needed, then run `fn` under the pool limit with retries; map every failure."""
         with map_errors(operation):
             await self._ensure_ready()
-            return await self._retry.run(operation, lambda: self._limited(fn))
+            return await self._retry.run(
+                operation, lambda: self._limited(fn), lambda _: self.stats.retried(operation)
+            )
 
     async def _limited(self, fn: Callable[[], Awaitable[T]]) -> T:
         try:

@@ -83,12 +83,32 @@ class map_errors:
         detail = mask_secrets(str(exc) or type(exc).__name__, [self._backend.api_key, *self._secrets])
         log.warning("backend '%s': %s: %s", name, type(exc).__name__, detail)
         if isinstance(exc, aiohttp.ClientPayloadError):
-            raise UpstreamError(f"Backend '{name}' closed the connection mid-response.") from exc
+            raise failure(f"Backend '{name}' closed the connection mid-response.", "disconnect") from exc
         if isinstance(exc, aiohttp.ServerDisconnectedError):
-            raise UpstreamError(f"Backend '{name}' closed the connection unexpectedly.") from exc
+            raise failure(f"Backend '{name}' closed the connection unexpectedly.", "disconnect") from exc
         if isinstance(exc, aiohttp.ClientConnectorError):
-            raise UpstreamError(f"Backend '{name}' is unreachable.") from exc
-        raise UpstreamError(f"Backend '{name}' connection failed.") from exc
+            raise failure(f"Backend '{name}' is unreachable.", "connect") from exc
+        raise failure(f"Backend '{name}' connection failed.", "connect") from exc
+
+
+def failure(message: str, kind: str, *, logged: bool = True) -> UpstreamError:
+    """An UpstreamError (502) of this `kind` (gateway_backend_errors_total); `logged`: its detail is
+    already in the log."""
+    error = UpstreamError(message)
+    error.kind = kind
+    error.logged = logged
+    return error
+
+
+def error_kind(exc: BaseException) -> str:
+    """The `kind` label of a failed backend call."""
+    if isinstance(exc, UpstreamStatusError):
+        return f"status_{exc.status_code // 100}xx"
+    if isinstance(exc, UpstreamError):
+        return exc.kind
+    if isinstance(exc, RateLimited):
+        return "rate_limited"
+    return "error"
 
 
 def status_error(
@@ -130,16 +150,18 @@ def status_error(
         error.error_type = error_type if error_type in ("requests", "tokens") else "requests"
         return error
     if status in (401, 403) and backend.api_key:
-        return UpstreamError(f"Backend '{name}' refused the gateway's credentials (HTTP {status}).")
+        return failure(f"Backend '{name}' refused the gateway's credentials (HTTP {status}).", "auth")
     if 400 <= status < 500:
         detail = f": {safe_code}" if safe_code else ""
-        return UpstreamStatusError(
+        rejected = UpstreamStatusError(
             f"Backend '{name}' rejected the request (HTTP {status}{detail}).",
             status_code=status,
             error_type="invalid_request_error",
             code=safe_code or "upstream_error",
         )
-    return UpstreamError(f"Backend '{name}' failed with HTTP {status}.")
+        rejected.logged = True
+        return rejected
+    return failure(f"Backend '{name}' failed with HTTP {status}.", f"status_{status // 100}xx")
 
 
 def _parse_error_body(body: bytes) -> tuple[str, str | None, str | None, str | None]:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import msgspec
@@ -26,7 +27,7 @@ from responses_gateway.protocol.chat import (
     present,
 )
 from responses_gateway.redaction import mask_secrets
-from responses_gateway.upstream._errors import map_errors, status_error
+from responses_gateway.upstream._errors import failure, map_errors, status_error
 from responses_gateway.upstream._sse import SSEDecoder
 from responses_gateway.upstream.router import ModelRouter
 
@@ -90,6 +91,14 @@ class RawResponse:
         await self.aclose()
 
 
+class CallMeter(Protocol):
+    """Told about every streamed backend call (`metrics.BackendMeter`)."""
+
+    def first_chunk(self, backend: str, seconds: float) -> None: ...
+
+    def ended(self, backend: str, seconds: float, error: BaseException | None) -> None: ...
+
+
 class HTTPUpstream:
     """The gateway's client to its Chat Completions backends; open with `start()`, close with `aclose()`."""
 
@@ -110,6 +119,7 @@ class HTTPUpstream:
         self._pool_limit_per_host = pool_limit_per_host
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        self.meter: CallMeter | None = None  # set by the app: backend metrics
 
     async def start(self) -> None:
         """Open the shared connection pool (idempotent)."""
@@ -161,52 +171,74 @@ class HTTPUpstream:
         payload = _encode(msgspec.structs.replace(body, stream=True, stream_options=options))
         secrets = self._secrets_with(authorization)
         errors = map_errors(backend, secrets)
-        response = await self._send(
-            backend, "POST", "/chat/completions", payload, authorization, errors, stream=True
-        )
+        meter = self.meter
+        started = time.perf_counter()
+        first = meter is not None
+        failed: BaseException | None = None
         try:
-            if response.status >= 300:
-                with errors:
-                    raw = await _read_at_most(response, _ERROR_BODY_BYTES)
-                raise status_error(backend, response.status, raw, response.headers, secrets)
-            if response.content_type == _JSON:
-                # a backend that ignored stream:true (llm-katan's tool answers): one whole completion,
-                # which the translator reads like a chunk (`message` instead of `delta`)
-                with errors:
-                    raw = await _read_at_most(response, self.max_event_bytes + 1)
-                if len(raw) > self.max_event_bytes:
-                    raise _too_large(backend, self.max_event_bytes)
-                yield _parse_chunk(backend, raw, secrets)
-                return
-            decoder = SSEDecoder()
-            content = response.content
-            finished = False  # a chunk carried a finish_reason: a cut after it loses only usage
-            while True:
-                try:
+            response = await self._send(
+                backend, "POST", "/chat/completions", payload, authorization, errors, stream=True
+            )
+            try:
+                if response.status >= 300:
                     with errors:
-                        data = await content.readany()
-                except UpstreamTimeout:
-                    raise
-                except UpstreamError:
-                    if finished:
-                        return
-                    raise
-                if decoder.pending > self.max_event_bytes:
-                    raise _too_large(backend, self.max_event_bytes)
-                for event in decoder.feed(data) if data else decoder.flush():
-                    if event == _DONE:
-                        await _drain(response)
-                        return
-                    chunk = _parse_chunk(backend, event, secrets)
-                    if not finished:
-                        finished = _has_finish_reason(chunk)
+                        raw = await _read_at_most(response, _ERROR_BODY_BYTES)
+                    raise status_error(backend, response.status, raw, response.headers, secrets)
+                if response.content_type == _JSON:
+                    # a backend that ignored stream:true (llm-katan's tool answers): one whole completion,
+                    # which the translator reads like a chunk (`message` instead of `delta`)
+                    with errors:
+                        raw = await _read_at_most(response, self.max_event_bytes + 1)
+                    if len(raw) > self.max_event_bytes:
+                        raise _too_large(backend, self.max_event_bytes)
+                    chunk = _parse_chunk(backend, raw, secrets)
+                    if meter is not None:
+                        meter.first_chunk(backend.name, time.perf_counter() - started)
                     yield chunk
-                if not data:
-                    if finished:
-                        return
-                    raise UpstreamError(f"Backend '{backend.name}' closed the stream before it finished.")
+                    return
+                decoder = SSEDecoder()
+                content = response.content
+                finished = False  # a chunk carried a finish_reason: a cut after it loses only usage
+                while True:
+                    try:
+                        with errors:
+                            data = await content.readany()
+                    except UpstreamTimeout:
+                        raise
+                    except UpstreamError:
+                        if finished:
+                            return
+                        raise
+                    if decoder.pending > self.max_event_bytes:
+                        raise _too_large(backend, self.max_event_bytes)
+                    for event in decoder.feed(data) if data else decoder.flush():
+                        if event == _DONE:
+                            await _drain(response)
+                            return
+                        chunk = _parse_chunk(backend, event, secrets)
+                        if not finished:
+                            finished = _has_finish_reason(chunk)
+                        if first:
+                            first = False
+                            assert meter is not None
+                            meter.first_chunk(backend.name, time.perf_counter() - started)
+                        yield chunk
+                    if not data:
+                        if finished:
+                            return
+                        raise failure(
+                            f"Backend '{backend.name}' closed the stream before it finished.",
+                            "disconnect",
+                            logged=False,
+                        )
+            finally:
+                _finish(response)
+        except (GatewayError, asyncio.CancelledError) as exc:
+            failed = exc
+            raise
         finally:
-            _finish(response)
+            if meter is not None:
+                meter.ended(backend.name, time.perf_counter() - started, failed)
 
     async def forward(
         self,
@@ -375,7 +407,9 @@ def _parse_chunk(backend: BackendSettings, event: bytes, secrets: frozenset[str]
     try:
         chunk = _decode_chunk(event)
     except msgspec.DecodeError as exc:  # not JSON, or of a shape no chunk has
-        raise UpstreamError(f"Backend '{backend.name}' sent a malformed stream chunk.") from exc
+        raise failure(
+            f"Backend '{backend.name}' sent a malformed stream chunk.", "malformed", logged=False
+        ) from exc
     error: Any = _decode_any(chunk.error) if present(chunk.error) else None
     if error is None and chunk.object == "error" and present(chunk.message):  # vLLM's older shape
         error = {"message": _decode_any(chunk.message)}
@@ -383,14 +417,16 @@ def _parse_chunk(backend: BackendSettings, event: bytes, secrets: frozenset[str]
         message = error.get("message") if isinstance(error, dict) else error
         detail = mask_secrets(str(message)[:2000], [backend.api_key, *secrets])
         logger.warning("backend '%s' sent an error mid-stream: %s", backend.name, detail)
-        raise UpstreamError(f"Backend '{backend.name}' failed mid-stream.")
+        raise failure(f"Backend '{backend.name}' failed mid-stream.", "stream_error")
     return chunk
 
 
 def _too_large(backend: BackendSettings, limit: int) -> UpstreamError:
-    return UpstreamError(
+    return failure(
         f"Backend '{backend.name}' sent a single event larger than {limit} bytes "
-        "(limits.max_completion_bytes)."
+        "(limits.max_completion_bytes).",
+        "too_large",
+        logged=False,
     )
 
 
