@@ -231,6 +231,9 @@ class ResponseAPISettings(_Model):
     redis: RedisSettings | None = None
     reject_hosted_tools: bool = False
     encryption_key: str | None = None
+    # the names of the reasoning text events: OpenAI's (`response.reasoning_text.*`, what its SDKs and
+    # Codex read) or the Open Responses spec's (`response.reasoning.*`)
+    reasoning_event_names: Literal["openai", "open_responses"] = "openai"
     background: BackgroundSettings = Field(default_factory=BackgroundSettings)
 
     @field_validator("store_backend")

@@ -197,6 +197,7 @@ class ResponsesService:
         self._cipher = ReasoningCipher(key) if key else None
         self.compaction_cipher = CompactionCipher(key) if key else None
         self._warned_no_key = False
+        self._spec_names = settings.reasoning_event_names == "open_responses"
         self.conversations = ConversationsService(store, clock)
         self.files = FileInputs(files or FileInputSettings())
         self._defaults: dict[str, Defaults] = {}  # backend name -> its Defaults (`defaults_for`)
@@ -349,6 +350,7 @@ class ResponsesService:
             seal=self._sealer(p.req),
             events=events,
             summary=p.req.reasoning is not None and p.req.reasoning.summary in SUMMARY_MODES,
+            spec_names=self._spec_names,
         )
 
     async def stream(self, p: Prepared, ctx: RequestContext) -> AsyncGenerator[list[Event], None]:

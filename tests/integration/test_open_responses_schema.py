@@ -12,10 +12,11 @@ import httpx
 import msgspec
 import pytest
 
+from responses_gateway.config import settings_from_dict
 from responses_gateway.protocol.events import ErrorEvent
 from tests.support.echo_fixtures import EchoBackend
-from tests.support.gateway import Gateway
-from tests.support.open_responses import check, check_event, check_events, problems
+from tests.support.gateway import Gateway, run_gateway
+from tests.support.open_responses import EVENT_SCHEMAS, check, check_event, check_events, problems
 from tests.tools.sse import post_events
 
 AUTH = {"Authorization": "Bearer sk-test"}
@@ -182,3 +183,25 @@ def test_the_checker_catches_a_missing_key() -> None:
         "FunctionTool",
         {"type": "function", "name": "f", "description": None, "parameters": None, "strict": True},
     )
+
+
+def test_with_the_spec_names_every_reasoning_event_validates_as_it_is(echo: EchoBackend) -> None:
+    """`response_api.reasoning_event_names: open_responses`: the reasoning text events are the spec's
+    `response.reasoning.delta` / `.done`, and every event of a reasoning stream (summary included)
+    is in the spec under its own name, with no renaming by the checker."""
+    settings = settings_from_dict(
+        {
+            "backends": [{"name": "echo", "base_url": echo.base_url, "models": ["*"]}],
+            "response_api": {"store_backend": "memory", "reasoning_event_names": "open_responses"},
+        }
+    )
+    body = {"model": "m", "input": "[reasoning] think first", "reasoning": {"summary": "auto"}}
+    with run_gateway(settings) as gw:
+        events = post_events(gw.base_url, body)
+    kinds = [e["type"] for e in events]
+    assert "response.reasoning.delta" in kinds and "response.reasoning.done" in kinds
+    assert not any(k.startswith("response.reasoning_text.") for k in kinds)
+    for event in events:
+        assert event["type"] in EVENT_SCHEMAS, event["type"]
+        check(EVENT_SCHEMAS[event["type"]], event)
+    assert events[-1]["response"]["output"][0]["content"][0]["type"] == "reasoning_text"

@@ -88,6 +88,19 @@ class ReasoningTextDone(_PartEvent, tag="response.reasoning_text.done"):
     text: str
 
 
+class ReasoningDelta(_PartEvent, tag="response.reasoning.delta"):
+    """`ReasoningTextDelta` under the Open Responses spec's name
+    (`response_api.reasoning_event_names: open_responses`)."""
+
+    delta: str
+
+
+class ReasoningDone(_PartEvent, tag="response.reasoning.done"):
+    """`ReasoningTextDone` under the Open Responses spec's name."""
+
+    text: str
+
+
 class _SummaryEvent(_Event):
     item_id: str
     output_index: int
@@ -170,6 +183,8 @@ Event = (
     | RefusalDone
     | ReasoningTextDelta
     | ReasoningTextDone
+    | ReasoningDelta
+    | ReasoningDone
     | ReasoningSummaryPartAdded
     | ReasoningSummaryPartDone
     | ReasoningSummaryTextDelta

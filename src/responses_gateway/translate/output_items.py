@@ -16,6 +16,8 @@ from responses_gateway.protocol.events import (
     OutputItemAdded,
     OutputTextDelta,
     OutputTextDone,
+    ReasoningDelta,
+    ReasoningDone,
     ReasoningSummaryPartAdded,
     ReasoningSummaryPartDone,
     ReasoningSummaryTextDelta,
@@ -77,12 +79,21 @@ class ReasoningItem(TextItem):
     `reasoning.summary`) the same text is also its one `summary_text` part, streamed alongside:
     each delta is a summary delta then a reasoning_text delta (docs/API.md "Reasoning summaries")."""
 
-    __slots__ = ("seal", "summary")
+    __slots__ = ("delta_event", "done_event", "seal", "summary")
 
-    def __init__(self, index: int, item_id: str, seal: Sealer | None, summary: bool = False) -> None:
+    def __init__(
+        self, index: int, item_id: str, seal: Sealer | None, summary: bool = False, spec_names: bool = False
+    ) -> None:
         super().__init__(index, item_id)
         self.seal = seal
         self.summary = summary
+        # OpenAI's event names by default; the Open Responses spec's with `spec_names`
+        self.delta_event: type[ReasoningTextDelta | ReasoningDelta] = (
+            ReasoningDelta if spec_names else ReasoningTextDelta
+        )
+        self.done_event: type[ReasoningTextDone | ReasoningDone] = (
+            ReasoningDone if spec_names else ReasoningTextDone
+        )
 
     def added(self, out: Out) -> None:
         if out.on:
@@ -119,7 +130,7 @@ class ReasoningItem(TextItem):
                     )
                 )
             out.events.append(
-                ReasoningTextDelta(
+                self.delta_event(
                     sequence_number=out.next(),
                     item_id=self.id,
                     output_index=self.index,
@@ -138,7 +149,7 @@ class ReasoningItem(TextItem):
             if self.summary:
                 self._summary_done(text, status, out)
             out.events.append(
-                ReasoningTextDone(
+                self.done_event(
                     sequence_number=out.next(),
                     item_id=self.id,
                     output_index=self.index,

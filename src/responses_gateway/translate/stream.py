@@ -58,12 +58,14 @@ class StreamTranslator:
         seal: Sealer | None = None,
         events: bool = True,
         summary: bool = False,
+        spec_names: bool = False,
     ) -> None:
         self._base = response
         self._item_id = item_id
         self._tools = tools
         self._seal = seal  # set when the request asked for reasoning.encrypted_content
         self._summary = summary  # the request asked for reasoning.summary: reasoning is also its summary
+        self._spec_names = spec_names  # reasoning events under the Open Responses spec's names
         self._out = Out(events)
         self._output: list[OutputItem] = []
         self._open: OpenItem | None = None
@@ -124,7 +126,11 @@ class StreamTranslator:
             self.completion_bytes += _size(reasoning)
             if not isinstance(self._open, ReasoningItem):
                 index = len(self._output) + (self._open is not None)
-                self._begin(ReasoningItem(index, self._item_id("rs", index), self._seal, self._summary))
+                self._begin(
+                    ReasoningItem(
+                        index, self._item_id("rs", index), self._seal, self._summary, self._spec_names
+                    )
+                )
             assert isinstance(self._open, ReasoningItem)
             self._open.delta(reasoning, self._out)
         for piece, refusal in ((delta.content, False), (delta.refusal, True)):
