@@ -3,11 +3,13 @@ matrix comes from tests/integration), the npm-installed Node clients, and llm-ka
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,3 +60,23 @@ def node_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
     env.update(extra)
     return env
+
+
+def run_node_script(script: str, base_url: str) -> dict[str, Any]:
+    """Run `tests/tools/node/<script>` against the gateway at `base_url`; the JSON of its last line."""
+    node = shutil.which("node")
+    assert node is not None, "node is not on PATH: install Node.js 20+"
+    done = subprocess.run(
+        [node, str(NODE_DIR / script), base_url],
+        cwd=ROOT,
+        env=node_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, (
+        f"exit {done.returncode}\nstdout: {done.stdout[-2000:]}\nstderr: {done.stderr[-4000:]}"
+    )
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result

@@ -3,34 +3,16 @@
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from tests.support.echo_fixtures import EchoBackend
 from tests.support.gateway import Gateway
-from tests.tools.conftest import NODE_DIR, ROOT, node_env
+from tests.tools.conftest import run_node_script
 
 
 def _run_script(gw: Gateway) -> dict[str, Any]:
-    node = shutil.which("node")
-    assert node is not None
-    done = subprocess.run(
-        [node, str(NODE_DIR / "ai_sdk_stream.mjs"), gw.base_url],
-        cwd=ROOT,
-        env=node_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, (
-        f"exit {done.returncode}\nstdout: {done.stdout[-2000:]}\nstderr: {done.stderr[-4000:]}"
-    )
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return run_node_script("ai_sdk_stream.mjs", gw.base_url)
 
 
 def test_stream_text_tool_loop(gateway: Gateway, echo: EchoBackend, node_modules: Path) -> None:

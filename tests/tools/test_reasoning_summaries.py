@@ -5,18 +5,14 @@ SDK and the Vercel AI SDK against the echo backend's `[reasoning]` mode."""
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 from openai import OpenAI
 
 from tests.support.echo_fixtures import EchoBackend
 from tests.support.gateway import Gateway
-from tests.tools.conftest import NODE_DIR, ROOT, node_env
+from tests.tools.conftest import run_node_script
 from tests.tools.sse import post_events, types_at
 
 REASONING = "thinking about it"  # the echo backend's reasoning, three words: three deltas
@@ -130,21 +126,7 @@ def test_background_replay_has_the_summary_events(tool_gateway: Gateway) -> None
 
 
 def test_vercel_ai_sdk_shows_the_summary(tool_gateway: Gateway, node_modules: Path) -> None:
-    node = shutil.which("node")
-    assert node is not None
-    done = subprocess.run(
-        [node, str(NODE_DIR / "ai_sdk_reasoning.mjs"), tool_gateway.base_url],
-        cwd=ROOT,
-        env=node_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, (
-        f"exit {done.returncode}\nstdout: {done.stdout[-2000:]}\nstderr: {done.stderr[-4000:]}"
-    )
-    out: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    out = run_node_script("ai_sdk_reasoning.mjs", tool_gateway.base_url)
     assert out["sent"] == [{"summary": "auto"}, {"summary": "auto"}]
     assert out["stream"]["reasoning"] == REASONING and out["stream"]["text"] == "echo: why"
     assert out["stream"]["parts"] == ["reasoning-start", "thinking ", "about ", "it", "reasoning-end"]
